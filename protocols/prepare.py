@@ -1,0 +1,273 @@
+"""Preparation: a dataset as published → a validated, cached, face-cropped clip set.
+
+The prepared cache of one dataset and one recipe lives in
+``$MER_HOME/prepared/<dataset>/<key>/``:
+
+- ``frames.npy``: every clip's T key frames as one uint8 array ``[N, T, S, S, 3]`` (memory-mapped);
+- ``index.csv``: one row per clip (the :class:`~mer.protocols.sample.Sample` fields), in array order;
+- ``meta.json``: recipe, shapes, sheet hash, validation report; written last, so its presence marks a
+  finished cache. ``key`` hashes the recipe and the sheet's bytes, so a second prepare is a no-op
+  and a changed sheet or recipe gets a new cache.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from mer.protocols.clipset import ClipSet
+from mer.protocols.config import dataset_entry, mer_home
+from mer.protocols.datasets import DATASETS, DatasetSpec
+from mer.protocols.faces import ALIGNERS
+from mer.protocols.io import atomic_write_json, file_sha256, stable_hash
+from mer.protocols.layouts import LAYOUTS, FrameError, read_rgb
+from mer.protocols.protocol import Protocol
+from mer.protocols.sample import AnnotationError, Sample, ValidationIssue
+from mer.protocols.sampling import SAMPLERS
+
+CACHE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How clips are prepared; every field is part of the cache key.
+
+    Attributes:
+        frames: T, frames kept per clip.
+        size: Side of the square output crop.
+        resize_short: Short side the frame is resized to before the centre crop (None: ``size``);
+            the authors' SAMM 5-class config uses 256 before a 224 crop.
+        sampler: "keyframe" (SPEC A.1) or "uniform" (TSN segments).
+        align: Face cropping: "none", "detect" (Haar cascade on the onset), "landmarks".
+        on_align_failure: "full-frame" (use the whole frame and report it) or "error".
+    """
+
+    frames: int = 16
+    size: int = 224
+    resize_short: int | None = None
+    sampler: str = "keyframe"
+    align: str = "none"
+    on_align_failure: str = "full-frame"
+
+    def key(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class PreparedSet:
+    """A finished prepared cache.
+
+    Attributes:
+        path: Cache folder.
+        samples: One :class:`Sample` per clip, in array order.
+        store: ``[N, T, S, S, 3]`` uint8 memmap.
+        recipe: The recipe it was made with.
+        issues: Validation report of the sheet (and alignment fallbacks).
+        created: True when this call did the work, False when the cache already existed.
+    """
+
+    path: Path
+    samples: list[Sample]
+    store: np.ndarray
+    recipe: Recipe
+    issues: list[ValidationIssue] = field(default_factory=list)
+    created: bool = False
+
+    def clipset(self, protocol: Protocol) -> ClipSet:
+        """The clips ``protocol`` uses, labelled by its class map."""
+        pos = {s.sample_id: i for i, s in enumerate(self.samples)}
+        kept, labels = protocol.select(self.samples)
+        rows = np.asarray([pos[s.sample_id] for s in kept], dtype=np.int64)
+        return ClipSet(self.store, rows, kept, labels, protocol.classes)
+
+
+def resolve_sheet(spec: DatasetSpec, root: Path, annotations: Path | None) -> Path:
+    """The annotation file: given, recorded by ``mer data add``, or found under the root."""
+    if annotations is not None:
+        return Path(annotations)
+    entry = dataset_entry(spec.name)
+    if entry and entry.get("annotations"):
+        return Path(entry["annotations"])
+    return spec.find_sheet(root)
+
+
+def cache_dir(dataset: str, recipe: Recipe, sheet: Path) -> Path:
+    """Where the cache of ``dataset`` + ``recipe`` + this sheet lives."""
+    key = stable_hash({"v": CACHE_VERSION, "recipe": recipe.key(), "sheet": file_sha256(sheet)})
+    return mer_home() / "prepared" / dataset / key
+
+
+def crop_and_resize(img: np.ndarray, box: tuple[int, int, int, int], recipe: Recipe) -> np.ndarray:
+    """Crop ``box``, resize the short side to ``resize_short``, centre-crop ``size``×``size``."""
+    x0, y0, x1, y1 = box
+    img = img[y0:y1, x0:x1]
+    h, w = img.shape[:2]
+    short = recipe.resize_short or recipe.size
+    scale = short / min(h, w)
+    nh, nw = max(recipe.size, round(h * scale)), max(recipe.size, round(w * scale))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    img = cv2.resize(img, (nw, nh), interpolation=interp)
+    top, left = (nh - recipe.size) // 2, (nw - recipe.size) // 2
+    return img[top : top + recipe.size, left : left + recipe.size]
+
+
+def estimate_apex(frames: dict[int, Path], onset: int, offset: int, max_probe: int = 32) -> int:
+    """The frame in ``[onset, offset]`` that differs most from the onset (mean absolute grey difference).
+
+    Used only when a sheet gives no apex; the estimate is recorded in the sample's extras.
+    """
+    numbers = [n for n in frames if onset <= n <= offset]
+    if not numbers:
+        return (onset + offset) // 2
+    probe = numbers[:: max(1, len(numbers) // max_probe)]
+
+    def grey(n: int) -> np.ndarray:
+        return cv2.resize(cv2.cvtColor(read_rgb(frames[n]), cv2.COLOR_RGB2GRAY), (64, 64)).astype(np.float32)
+
+    ref = grey(numbers[0])
+    return max(probe, key=lambda n: float(np.abs(grey(n) - ref).mean()))
+
+
+def _pick(frames: dict[int, Path], n: int, sample: Sample, root: Path) -> Path:
+    try:
+        return frames[n]
+    except KeyError:
+        folder = Path(root) / sample.source
+        raise FrameError(
+            f"frame {n} of sample {sample.sample_id} (sheet row {sample.row}) not found in {folder}"
+        ) from None
+
+
+def _prepare_one(
+    sample: Sample, root: Path, spec: DatasetSpec, recipe: Recipe
+) -> tuple[np.ndarray, Sample, ValidationIssue | None]:
+    frames = LAYOUTS.get(spec.frame_layout)(root, sample)
+    apex = sample.apex
+    extras = dict(sample.extras)
+    if apex is None:
+        apex = estimate_apex(frames, sample.onset, sample.offset)
+        extras["apex_estimated"] = apex
+    numbers = SAMPLERS.get(recipe.sampler)(sample.onset, apex, sample.offset, recipe.frames)
+    imgs = [read_rgb(_pick(frames, n, sample, root)) for n in numbers]
+    issue = None
+    box = ALIGNERS.get(recipe.align)(imgs[0])
+    if box is None:
+        if recipe.on_align_failure == "error":
+            raise FrameError(f"no face found on the onset frame of {sample.sample_id} ({frames[numbers[0]]})")
+        issue = ValidationIssue(sample.row, sample.sample_id, "align", "no face found; used the full frame")
+        h, w = imgs[0].shape[:2]
+        box = (0, 0, w, h)
+        extras["align_fallback"] = "full-frame"
+    clip = np.stack([crop_and_resize(im, box, recipe) for im in imgs])
+    if extras != sample.extras:
+        sample = Sample(**{**sample.__dict__, "extras": extras})
+    return clip, sample, issue
+
+
+def prepare(
+    dataset: str,
+    root: Path | None = None,
+    recipe: Recipe | None = None,
+    annotations: Path | None = None,
+    workers: int = 2,
+    progress: Callable[[int, int], None] | None = None,
+) -> PreparedSet:
+    """Parse, validate, sample, crop and cache ``dataset``; a no-op when the cache exists.
+
+    Args:
+        dataset: Dataset registry name.
+        root: Dataset root (default: the one recorded by ``mer data add``).
+        recipe: Preparation recipe (default :class:`Recipe`).
+        annotations: Annotation sheet (default: recorded, or found under the root).
+        workers: Threads reading and resizing frames (OpenCV releases the GIL).
+        progress: Called with ``(done, total)`` after each clip.
+
+    Raises:
+        AnnotationError: the sheet has a row that cannot be used (file, row and field named).
+        FrameError: a missing frame folder, a missing or unreadable frame (path named).
+    """
+    spec = DATASETS.get(dataset)
+    recipe = recipe or Recipe()
+    if root is None:
+        entry = dataset_entry(dataset)
+        if not entry:
+            raise FileNotFoundError(f"dataset {dataset!r} has no root; run `mer data add {dataset} ROOT` first")
+        root = Path(entry["root"])
+    root = Path(root)
+    sheet = resolve_sheet(spec, root, annotations)
+    out = cache_dir(dataset, recipe, sheet)
+    if (out / "meta.json").exists():
+        return load_prepared(out)
+
+    parsed = spec.parse(sheet)
+    fatal = [i for i in parsed.issues if i.fatal]
+    if fatal:
+        listing = "; ".join(str(i) for i in fatal[:5])
+        raise AnnotationError(f"{sheet}: {len(fatal)} unusable row(s): {listing}")
+    samples = parsed.samples
+    if not samples:
+        raise AnnotationError(f"{sheet}: no sample found")
+
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    shape = (len(samples), recipe.frames, recipe.size, recipe.size, 3)
+    store = np.lib.format.open_memmap(tmp / "frames.npy", mode="w+", dtype=np.uint8, shape=shape)
+    final_samples: list[Sample] = list(samples)
+    issues = list(parsed.issues)
+    done = 0
+
+    def work(i: int) -> int:
+        clip, s, issue = _prepare_one(samples[i], root, spec, recipe)
+        store[i] = clip
+        final_samples[i] = s
+        if issue is not None:
+            issues.append(issue)
+        return i
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for _ in pool.map(work, range(len(samples))):
+            done += 1
+            if progress:
+                progress(done, len(samples))
+    store.flush()
+    del store
+    pd.DataFrame([s.to_row() for s in final_samples]).to_csv(tmp / "index.csv", index=False)
+    atomic_write_json(
+        tmp / "meta.json",
+        {
+            "dataset": dataset,
+            "recipe": recipe.key(),
+            "shape": list(shape),
+            "sheet": str(sheet),
+            "sheet_sha256": file_sha256(sheet),
+            "root": str(root),
+            "cache_version": CACHE_VERSION,
+            "issues": [i.__dict__ for i in issues],
+        },
+    )
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    result = load_prepared(out)
+    result.created = True
+    return result
+
+
+def load_prepared(path: Path) -> PreparedSet:
+    """Open a finished cache folder (memory-mapped, read-only)."""
+    import json
+
+    meta = json.loads((Path(path) / "meta.json").read_text())
+    store = np.load(Path(path) / "frames.npy", mmap_mode="r")
+    index = pd.read_csv(Path(path) / "index.csv", dtype=str, keep_default_na=False)
+    samples = [Sample.from_row(r) for r in index.to_dict("records")]
+    issues = [ValidationIssue(**d) for d in meta.get("issues", [])]
+    return PreparedSet(Path(path), samples, store, Recipe(**meta["recipe"]), issues)
