@@ -6,8 +6,8 @@ The prepared cache of one dataset and one recipe lives in
 - ``frames.npy``: every clip's T key frames as one uint8 array ``[N, T, S, S, 3]`` (memory-mapped);
 - ``index.csv``: one row per clip (the :class:`~mer.protocols.sample.Sample` fields), in array order;
 - ``meta.json``: recipe, shapes, sheet hash, validation report; written last, so its presence marks a
-  finished cache. ``key`` hashes the recipe and the sheet's bytes, so a second prepare is a no-op
-  and a changed sheet or recipe gets a new cache.
+  finished cache. ``key`` hashes the recipe, the sheet's bytes and the dataset root, so a second
+  prepare is a no-op and a changed sheet, recipe or root gets a new cache.
 """
 
 from __future__ import annotations
@@ -99,9 +99,18 @@ def resolve_sheet(spec: DatasetSpec, root: Path, annotations: Path | None) -> Pa
     return spec.find_sheet(root)
 
 
-def cache_dir(dataset: str, recipe: Recipe, sheet: Path) -> Path:
-    """Where the cache of ``dataset`` + ``recipe`` + this sheet lives."""
-    key = stable_hash({"v": CACHE_VERSION, "recipe": recipe.key(), "sheet": file_sha256(sheet)})
+def cache_dir(dataset: str, recipe: Recipe, sheet: Path, root: Path) -> Path:
+    """Where the cache of ``dataset`` + ``recipe`` + this sheet + this root lives.
+
+    The root is part of the key because two copies of a dataset can share a sheet and differ in
+    frames (cropped and raw variants, SynthME rendered with other settings).
+    """
+    key = stable_hash({
+        "v": CACHE_VERSION,
+        "recipe": recipe.key(),
+        "sheet": file_sha256(sheet),
+        "root": str(Path(root).resolve()),
+    })
     return mer_home() / "prepared" / dataset / key
 
 
@@ -203,7 +212,7 @@ def prepare(
         root = Path(entry["root"])
     root = Path(root)
     sheet = resolve_sheet(spec, root, annotations)
-    out = cache_dir(dataset, recipe, sheet)
+    out = cache_dir(dataset, recipe, sheet, root)
     if (out / "meta.json").exists():
         return load_prepared(out)
 

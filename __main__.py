@@ -1,0 +1,5 @@
+"""``python -m mer`` (also under ``torchrun``)."""
+
+from mer.cli import main
+
+main()

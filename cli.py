@@ -1,0 +1,327 @@
+"""The ``mer`` command line. It parses arguments and calls the library; nothing else lives here."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+app = typer.Typer(help="Micro-expression recognition benchmarks and model zoo.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+data_app = typer.Typer(help="Datasets: register, synthesise, prepare, inspect.", no_args_is_help=True)
+bench_app = typer.Typer(help="Run protocols and merge runs.", no_args_is_help=True)
+models_app = typer.Typer(help="Registered models.", no_args_is_help=True)
+protocols_app = typer.Typer(help="Registered protocols.", no_args_is_help=True)
+leaderboard_app = typer.Typer(help="Tables from run directories.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(bench_app, name="bench")
+app.add_typer(models_app, name="models")
+app.add_typer(protocols_app, name="protocols")
+app.add_typer(leaderboard_app, name="leaderboard")
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _load() -> None:
+    from mer.catalog import load_all
+
+    load_all()
+
+
+def friendly_errors(fn):
+    """Turn the library's input errors into one red line and exit code 2 (no traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from mer.protocols.layouts import FrameError
+        from mer.protocols.runner import RunConfigError
+        from mer.protocols.sample import AnnotationError
+        from mer.registry import RegistryError
+
+        try:
+            return fn(*args, **kwargs)
+        except (RegistryError, AnnotationError, FrameError, RunConfigError, FileNotFoundError, ValueError,
+                FloatingPointError) as e:
+            err.print(f"[red]error:[/red] {e}", highlight=False)
+            raise typer.Exit(2) from None
+
+    return wrapper
+
+
+def _table(title: str, headers: list[str], rows: list[list[str]]) -> Table:
+    t = Table(title=title, title_justify="left")
+    for h in headers:
+        t.add_column(h)
+    for r in rows:
+        t.add_row(*r)
+    return t
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TextColumn("{task.fields[info]}"), console=err, transient=False)
+
+
+# ----------------------------------------------------------------------------------------- models
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """List every registered model with its sizes."""
+    _load()
+    from mer.zoo.api import MODELS
+
+    rows = [[n, ", ".join(s.sizes), s.family, s.task, s.description + (" (reconstruction)" if s.reconstruction else "")]
+            for n, s in MODELS.items()]
+    console.print(_table("models", ["name", "sizes", "family", "task", "description"], rows))
+
+
+@protocols_app.command("list")
+def protocols_list() -> None:
+    """List every registered protocol."""
+    _load()
+    from mer.protocols.protocol import PROTOCOLS
+
+    rows = [[n, p.dataset, p.kind, str(p.num_classes), ", ".join(p.classes), p.description]
+            for n, p in PROTOCOLS.items()]
+    console.print(_table("protocols", ["name", "dataset", "kind", "classes", "class names", "description"], rows))
+
+
+# ------------------------------------------------------------------------------------------- data
+
+
+@data_app.command("list")
+def data_list() -> None:
+    """Registered datasets: root recorded, found on disk, prepared caches."""
+    _load()
+    from mer.protocols.config import mer_home, registered_datasets
+    from mer.protocols.datasets import DATASETS
+
+    entries = registered_datasets()
+    rows = []
+    for name, spec in DATASETS.items():
+        entry = entries.get(name, {})
+        root = entry.get("root", "")
+        found = "yes" if root and Path(root).is_dir() else ("missing" if root else "-")
+        prepared = mer_home() / "prepared" / name
+        n = len(list(prepared.glob("*/meta.json"))) if prepared.is_dir() else 0
+        rows.append([name, spec.title, root or "(not added)", found, str(n)])
+    console.print(_table("datasets", ["name", "title", "root", "found", "prepared caches"], rows))
+
+
+@data_app.command("add")
+@friendly_errors
+def data_add(
+    name: Annotated[str, typer.Argument(help="Dataset name (see `mer data list`).")],
+    root: Annotated[Path, typer.Argument(help="Dataset root folder, as published.")],
+    annotations: Annotated[Path | None, typer.Option(help="Annotation sheet (default: found under ROOT).")] = None,
+) -> None:
+    """Record where a dataset lies."""
+    _load()
+    from mer.protocols.config import add_dataset
+    from mer.protocols.datasets import DATASETS
+
+    DATASETS.get(name)
+    if not root.is_dir():
+        raise FileNotFoundError(f"dataset root not found: {root}")
+    if annotations is not None and not annotations.is_file():
+        raise FileNotFoundError(f"annotation sheet not found: {annotations}")
+    entry = add_dataset(name, root, annotations)
+    console.print(f"added {name}: {entry['root']}")
+
+
+@data_app.command("synth")
+@friendly_errors
+def data_synth(
+    out: Annotated[Path, typer.Option(help="Folder to write SynthME into.")],
+    subjects: Annotated[int, typer.Option(help="Number of subjects.")] = 16,
+    clips_per_subject: Annotated[int, typer.Option(help="Clips per subject.")] = 12,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same files).")] = 0,
+    width: Annotated[int, typer.Option(help="Frame width.")] = 128,
+    height: Annotated[int, typer.Option(help="Frame height.")] = 128,
+    add: Annotated[bool, typer.Option(help="Also register it as dataset `synthme`.")] = True,
+) -> None:
+    """Write the SynthME synthetic benchmark (frame folders + coding sheet)."""
+    _load()
+    from mer.protocols.config import add_dataset
+    from mer.protocols.synthme import write_synthme
+
+    sheet = write_synthme(out, subjects=subjects, clips_per_subject=clips_per_subject, seed=seed,
+                          width=width, height=height)
+    if add:
+        add_dataset("synthme", out)
+    console.print(f"wrote {subjects * clips_per_subject} clips to {out} (sheet {sheet.name})")
+
+
+@data_app.command("prepare")
+@friendly_errors
+def data_prepare(
+    name: Annotated[str, typer.Argument(help="Dataset name.")],
+    root: Annotated[Path | None, typer.Option(help="Dataset root (default: as added).")] = None,
+    annotations: Annotated[Path | None, typer.Option(help="Annotation sheet.")] = None,
+    frames: Annotated[int, typer.Option(help="Frames kept per clip (T).")] = 16,
+    size: Annotated[int, typer.Option(help="Square crop size.")] = 224,
+    resize_short: Annotated[int | None, typer.Option(help="Short side before the crop (default: size).")] = None,
+    sampler: Annotated[str, typer.Option(help="keyframe | uniform")] = "keyframe",
+    align: Annotated[str, typer.Option(help="none | detect | landmarks")] = "none",
+    on_align_failure: Annotated[str, typer.Option(help="full-frame | error")] = "full-frame",
+    workers: Annotated[int, typer.Option(help="Threads.")] = 2,
+) -> None:
+    """Parse, validate, sample key frames, crop and cache a dataset (a no-op when cached)."""
+    _load()
+    from mer.protocols.prepare import Recipe, prepare
+    from mer.protocols.runner import ensure_dataset_root
+
+    if root is None:
+        root = ensure_dataset_root(name)
+    recipe = Recipe(frames=frames, size=size, resize_short=resize_short, sampler=sampler, align=align,
+                    on_align_failure=on_align_failure)
+    with _progress() as progress:
+        task = progress.add_task(f"prepare {name}", total=None, info="")
+
+        def tick(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        result = prepare(name, root, recipe, annotations=annotations, workers=workers, progress=tick)
+    state = "prepared" if result.created else "already prepared (no-op)"
+    console.print(f"{name}: {len(result.samples)} clips {state} → {result.path}")
+    for issue in result.issues[:20]:
+        console.print(f"  [yellow]note[/yellow] {issue}", highlight=False)
+    if len(result.issues) > 20:
+        console.print(f"  … and {len(result.issues) - 20} more")
+
+
+# ------------------------------------------------------------------------------------------ bench
+
+
+def _print_metrics(metrics: dict) -> None:
+    if metrics is None:
+        return
+    if "uf1" in metrics:
+        rows = [[k.upper(), f"{metrics[k]:.4f}"] for k in ("uf1", "uar", "acc", "wf1")]
+        pf = metrics.get("per_fold", {})
+        for k in ("uf1", "uar", "acc"):
+            if k in pf:
+                rows.append([f"{k.upper()} per fold", f"{pf[k]['mean']:.4f} ± {pf[k]['std']:.4f}"])
+        rows.append(["folds", f"{metrics['folds_done']}/{metrics['n_folds']}"])
+        console.print(_table("metrics (over concatenated predictions)", ["metric", "value"], rows))
+        per = metrics.get("per_class", {})
+        crow = [[c, "" if v["f1"] is None else f"{v['f1']:.4f}", "" if v["recall"] is None else f"{v['recall']:.4f}",
+                 str(v["support"])] for c, v in per.items()]
+        console.print(_table("per class", ["class", "F1", "recall", "support"], crow))
+    else:
+        console.print_json(json.dumps({k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}))
+
+
+def _fold_callbacks(progress: Progress, label: str):
+    fold_task = progress.add_task(label, total=None, info="")
+    prep_task = None
+
+    def on_prepare(done: int, total: int) -> None:
+        nonlocal prep_task
+        if prep_task is None:
+            prep_task = progress.add_task("prepare", total=total, info="")
+        progress.update(prep_task, completed=done, total=total)
+
+    def on_fold(done: int, total: int, fold, seconds: float) -> None:
+        progress.update(fold_task, completed=done, total=total, info=f"{fold.name} {seconds:.1f}s")
+
+    return {"on_fold": on_fold, "on_prepare": on_prepare}
+
+
+@bench_app.command("run")
+@friendly_errors
+def bench_run(
+    model: Annotated[str, typer.Option(help="Model name (`mer models list`).")],
+    protocol: Annotated[str, typer.Option(help="Protocol name (`mer protocols list`).")],
+    size: Annotated[str | None, typer.Option(help="Model size (default: the model's).")] = None,
+    folds: Annotated[str | None, typer.Option(help="Subset of folds, e.g. 0,3-5 (default all).")] = None,
+    seed: Annotated[int, typer.Option(help="Run seed.")] = 0,
+    select: Annotated[str, typer.Option(help="last (honest) | oracle (best epoch on the test fold, marked †)")] = "last",
+    runs_dir: Annotated[Path, typer.Option(help="Where run directories go.")] = Path("runs"),
+    run_id: Annotated[str | None, typer.Option(help="Run folder name (default derived from the config).")] = None,
+    option: Annotated[list[str] | None, typer.Option("--option", "-o", help="Model option KEY=VALUE.")] = None,
+    save_weights: Annotated[str, typer.Option(help="none | last | all")] = "none",
+) -> None:
+    """Train and evaluate a model under a protocol; resumes an interrupted run."""
+    _load()
+    from mer.protocols.runner import RunConfig, run_bench
+
+    options = {}
+    for item in option or []:
+        if "=" not in item:
+            raise ValueError(f"--option expects KEY=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        try:
+            options[k] = json.loads(v)
+        except json.JSONDecodeError:
+            options[k] = v
+    config = RunConfig(model=model, protocol=protocol, size=size, seed=seed, folds=folds, select=select,
+                       options=options, save_weights=save_weights)
+    with _progress() as progress:
+        result = run_bench(config, runs_dir=runs_dir, run_id=run_id, **_fold_callbacks(progress, "folds"))
+    console.print(f"run: {result.run_dir}  ({result.folds_done}/{result.n_folds} folds)")
+    _print_metrics(result.metrics)
+
+
+@bench_app.command("merge")
+@friendly_errors
+def bench_merge(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories made with disjoint --folds.")],
+    out: Annotated[Path, typer.Option(help="Merged run directory to write.")],
+) -> None:
+    """Join runs made with disjoint --folds (e.g. on several machines) into one run."""
+    _load()
+    from mer.protocols.runner import merge_runs
+
+    result = merge_runs(list(runs), out)
+    console.print(f"merged {len(runs)} runs → {result.run_dir} ({result.folds_done}/{result.n_folds} folds)")
+    _print_metrics(result.metrics)
+
+
+# ------------------------------------------------------------------------------------ leaderboard
+
+
+@leaderboard_app.command("show")
+def leaderboard_show(
+    runs_dir: Annotated[Path, typer.Option("--runs", help="Folder of run directories.")] = Path("runs"),
+) -> None:
+    """Print a table of the runs in a folder."""
+    from mer.leaderboard.show import collect_rows, format_rows
+
+    console.print(format_rows(collect_rows(runs_dir)), highlight=False, markup=False)
+
+
+# ------------------------------------------------------------------------------------------- demo
+
+
+@app.command("demo")
+@friendly_errors
+def demo(
+    runs_dir: Annotated[Path, typer.Option(help="Where the demo's runs go.")] = Path("runs/demo"),
+) -> None:
+    """SynthME → prepare → lbptop-svm, majority and chance on loso-synth-3 → leaderboard."""
+    _load()
+    from mer.demo import run_demo
+    from mer.leaderboard.show import collect_rows, format_rows
+
+    with _progress() as progress:
+        run_demo(runs_dir, on_run=lambda m: progress.console.print(f"running {m} on loso-synth-3"),
+                 **_fold_callbacks(progress, "folds"))
+    console.print(format_rows(collect_rows(runs_dir)), highlight=False, markup=False)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

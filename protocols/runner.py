@@ -1,0 +1,386 @@
+"""The benchmark runner: one model, one protocol, every fold, per-sample predictions on disk.
+
+A run directory ``<runs>/<run_id>/`` holds ``run.json`` (configuration, environment, per-fold status),
+``folds/fold_NNN.csv`` (each finished fold's predictions, written atomically when the fold ends),
+``predictions.csv`` (all finished folds concatenated) and ``metrics.json`` (computed once over the
+concatenated predictions, SPEC A.6). A run that stops (Ctrl-C, kill) resumes at the first unfinished
+fold; every fold is seeded from the run seed and its index alone, so a resumed run ends with the same
+numbers as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mer.protocols.clipset import ClipSet
+from mer.protocols.io import atomic_write_json, atomic_write_text
+from mer.protocols.metrics import emotion_metrics, per_fold_summary
+from mer.protocols.prepare import PreparedSet, Recipe, prepare
+from mer.protocols.protocol import PROTOCOLS, Fold, Protocol, parse_folds
+from mer.zoo.api import MODELS, ModelSpec, Predictions
+
+# Task → function(run_dir predictions DataFrame, protocol) → metrics dict. Tasks other than
+# single-label emotion recognition (AU detection) add themselves here.
+TASK_METRICS: dict[str, Callable[[pd.DataFrame, Protocol], dict[str, Any]]] = {}
+
+
+class RunConfigError(ValueError):
+    """An existing run directory was made with a different configuration."""
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines a run; two runs with equal configs give equal numbers.
+
+    Attributes:
+        model: Model registry name.
+        protocol: Protocol registry name.
+        size: Model size ("tiny", "base"); None = the model's default.
+        seed: Run seed; fold k is seeded with ``seed * 1000 + k``.
+        folds: ``--folds`` text ("0,3-5"), None = all.
+        select: "last" (honest default) or "oracle" (best epoch on the test fold; marked †).
+        recipe: Preparation overrides (frames, size, sampler, align...).
+        options: Model options passed to its builder.
+        save_weights: "none", "last" (the last fold's model) or "all".
+    """
+
+    model: str
+    protocol: str
+    size: str | None = None
+    seed: int = 0
+    folds: str | None = None
+    select: str = "last"
+    recipe: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    save_weights: str = "none"
+
+    def run_id(self, size: str) -> str:
+        """Readable and deterministic, so that the same command finds and resumes its run."""
+        parts = [self.protocol, f"{self.model}-{size}", f"seed{self.seed}"]
+        if self.select != "last":
+            parts.append(self.select)
+        if self.folds:
+            parts.append("folds" + self.folds.replace(",", "_"))
+        return "__".join(parts)
+
+
+@dataclass
+class RunResult:
+    """What :func:`run_bench` returns."""
+
+    run_dir: Path
+    metrics: dict[str, Any] | None
+    folds_done: int
+    n_folds: int
+    resumed_folds: int = 0
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def environment() -> dict[str, Any]:
+    """Package, git, torch and device facts recorded in every run."""
+    import subprocess
+
+    import mer
+
+    info: dict[str, Any] = {"mer_version": mer.__version__, "git_commit": None, "torch": None, "cuda": None}
+    try:
+        repo = Path(mer.__file__).resolve().parent
+        out = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        if out.returncode == 0:
+            info["git_commit"] = out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["cuda"] = torch.version.cuda
+        info["device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+    except ImportError:  # pragma: no cover - torch is a dependency
+        info["device"] = "cpu"
+    return info
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed % (1 << 32))
+    try:
+        import torch
+
+        torch.manual_seed(seed)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def resolve_recipe(spec: ModelSpec, size: str, protocol: Protocol, overrides: dict[str, Any]) -> Recipe:
+    """Preparation recipe: defaults ← protocol extras ← the model's wishes for its size ← the user."""
+    recipe = Recipe()
+    for layer in (protocol.extras.get("recipe", {}), spec.recipe.get(size, {}), overrides):
+        recipe = replace(recipe, **{k: v for k, v in layer.items() if v is not None})
+    return recipe
+
+
+def ensure_dataset_root(dataset: str) -> Path | None:
+    """The registered root of ``dataset``; SynthME is generated on first use."""
+    from mer.protocols.config import add_dataset, dataset_entry, mer_home
+
+    entry = dataset_entry(dataset)
+    if entry:
+        return Path(entry["root"])
+    if dataset == "synthme":
+        from mer.protocols.synthme import write_synthme
+
+        root = mer_home() / "data" / "synthme"
+        if not (root / "SynthME-coding.csv").exists():
+            write_synthme(root)
+        add_dataset("synthme", root)
+        return root
+    return None
+
+
+def load_protocol_data(
+    protocol: Protocol, recipe: Recipe, progress: Callable[[int, int], None] | None = None
+) -> tuple[PreparedSet, ClipSet]:
+    """Prepare (or open) the protocol's dataset and return its labelled clip set."""
+    root = ensure_dataset_root(protocol.dataset)
+    if root is None:
+        raise FileNotFoundError(
+            f"protocol {protocol.name} needs dataset {protocol.dataset!r}; "
+            f"run `mer data add {protocol.dataset} ROOT` first"
+        )
+    prepared = prepare(protocol.dataset, root, recipe, progress=progress)
+    return prepared, prepared.clipset(protocol)
+
+
+def _fold_frame(fold: Fold, test: ClipSet, pred: Predictions, classes: tuple[str, ...]) -> pd.DataFrame:
+    probs = np.asarray(pred.probs, dtype=np.float64)
+    labels = np.asarray(pred.labels)
+    if probs.shape != (len(test), len(classes)) or labels.shape[0] != len(test):
+        raise ValueError(
+            f"fold {fold.index}: model returned probs {probs.shape} / labels {labels.shape}, "
+            f"expected ({len(test)}, {len(classes)})"
+        )
+    if not np.all(np.isfinite(probs)):
+        raise FloatingPointError(f"fold {fold.index}: model returned non-finite probabilities")
+    df = pd.DataFrame({
+        "sample": test.sample_ids,
+        "subject": test.subjects,
+        "fold": fold.index,
+        "y_true": test.labels.astype(np.int64),
+        "y_pred": labels.astype(np.int64),
+    })
+    for i, c in enumerate(classes):
+        df[f"p_{c}"] = probs[:, i].round(6)
+    return df
+
+
+def _save_weights(est: Any, path: Path) -> None:
+    """Store an estimator's state with safetensors (arrays only; never a pickle)."""
+    from safetensors.numpy import save_file
+
+    state = est.state_dict()
+    arrays = {}
+    for k, v in state.items():
+        if hasattr(v, "detach"):
+            v = v.detach().cpu().float().numpy() if v.is_floating_point() else v.detach().cpu().numpy()
+        arrays[k] = np.ascontiguousarray(np.asarray(v))
+    tmp = path.with_suffix(".tmp")
+    save_file(arrays, str(tmp))
+    tmp.replace(path)
+
+
+def compute_metrics(pred: pd.DataFrame, protocol: Protocol, n_folds: int) -> dict[str, Any]:
+    """Metrics over the concatenated predictions, plus per-fold mean ± std."""
+    if protocol.task in TASK_METRICS:
+        m = TASK_METRICS[protocol.task](pred, protocol)
+    else:
+        yt, yp, folds = (pred[c].to_numpy() for c in ("y_true", "y_pred", "fold"))
+        m = emotion_metrics(yt, yp, protocol.classes)
+        m["per_fold"] = per_fold_summary(yt, yp, folds, protocol.classes)
+    m["folds_done"] = int(pred["fold"].nunique())
+    m["n_folds"] = n_folds
+    return m
+
+
+def _check_same(existing: dict[str, Any], config: dict[str, Any], run_dir: Path) -> None:
+    for key, value in config.items():
+        if json.dumps(existing.get("config", {}).get(key), sort_keys=True) != json.dumps(value, sort_keys=True):
+            raise RunConfigError(
+                f"{run_dir} was made with {key}={existing.get('config', {}).get(key)!r}, not {value!r}; "
+                "pass another --run-id or --runs-dir"
+            )
+
+
+def run_bench(
+    config: RunConfig,
+    runs_dir: Path = Path("runs"),
+    run_id: str | None = None,
+    on_fold: Callable[[int, int, Fold, float], None] | None = None,
+    on_prepare: Callable[[int, int], None] | None = None,
+) -> RunResult:
+    """Train and evaluate ``config.model`` on every (requested) fold of ``config.protocol``.
+
+    Args:
+        config: The run's definition.
+        runs_dir: Parent folder of run directories.
+        run_id: Folder name (default :meth:`RunConfig.run_id`); an existing one is resumed.
+        on_fold: Progress callback ``(done, total, fold, seconds)`` after each fold.
+        on_prepare: Progress callback of the preparation ``(done, total)``.
+
+    Raises:
+        RegistryError: unknown model or protocol (the message lists the valid names).
+        RunConfigError: ``run_id`` exists with another configuration.
+    """
+    protocol = PROTOCOLS.get(config.protocol)
+    spec = MODELS.get(config.model)
+    size = spec.check_size(config.size)
+    if spec.task != protocol.task:
+        raise ValueError(f"model {spec.name} does {spec.task} but protocol {protocol.name} is {protocol.task}")
+    if config.select not in ("last", "oracle"):
+        raise ValueError(f"--select must be 'last' or 'oracle', not {config.select!r}")
+    recipe = resolve_recipe(spec, size, protocol, config.recipe)
+    prepared, clips = load_protocol_data(protocol, recipe, on_prepare)
+    folds = protocol.folds(clips.samples)
+    wanted = parse_folds(config.folds, len(folds))
+
+    run_dir = Path(runs_dir) / (run_id or config.run_id(size))
+    (run_dir / "folds").mkdir(parents=True, exist_ok=True)
+    cfg = {**asdict(config), "size": size, "recipe": asdict(recipe)}
+    meta_path = run_dir / "run.json"
+    if meta_path.exists():
+        meta = json.loads(meta_path.read_text())
+        _check_same(meta, {k: cfg[k] for k in ("model", "size", "protocol", "seed", "select", "recipe", "options")},
+                    run_dir)
+    else:
+        meta = {
+            "run_id": run_dir.name,
+            "config": cfg,
+            "model": spec.name,
+            "size": size,
+            "protocol": protocol.name,
+            "protocol_version": protocol.version,
+            "dataset": protocol.dataset,
+            "task": protocol.task,
+            "classes": list(protocol.classes),
+            "recipe": asdict(recipe),
+            "recipe_name": config.options.get("recipe", "paper"),
+            "seed": config.seed,
+            "select": config.select,
+            "options": config.options,
+            "reconstruction": spec.reconstruction,
+            "prepared": str(prepared.path),
+            "n_folds": len(folds),
+            "folds_requested": wanted,
+            "folds": {},
+            "created": _now(),
+            "finished": None,
+            "status": "running",
+            **environment(),
+        }
+    meta["folds_requested"] = sorted(set(meta.get("folds_requested", [])) | set(wanted))
+
+    def fold_file(i: int) -> Path:
+        return run_dir / "folds" / f"fold_{i:03d}.csv"
+
+    resumed = sum(1 for i in wanted if fold_file(i).exists())
+    done = resumed
+    for i in wanted:
+        fold = folds[i]
+        if fold_file(i).exists():
+            continue
+        start = time.perf_counter()
+        seed_everything(config.seed * 1000 + i)
+        est = spec.build(num_classes=protocol.num_classes, size=size, seed=config.seed * 1000 + i, **config.options)
+        train, test = clips.subset(fold.train), clips.subset(fold.test)
+        est.fit(train, test if config.select == "oracle" else None)
+        pred = est.predict(test)
+        frame = _fold_frame(fold, test, pred, protocol.classes)
+        if config.save_weights == "all" or (config.save_weights == "last" and i == wanted[-1]):
+            (run_dir / "weights").mkdir(exist_ok=True)
+            _save_weights(est, run_dir / "weights" / f"fold_{i:03d}.safetensors")
+        atomic_write_text(fold_file(i), frame.to_csv(index=False))
+        seconds = time.perf_counter() - start
+        meta["folds"][str(i)] = {"name": fold.name, "status": "done", "n_test": len(test),
+                                 "n_train": len(train), "seconds": round(seconds, 3)}
+        atomic_write_json(meta_path, meta)
+        done += 1
+        if on_fold:
+            on_fold(done, len(wanted), fold, seconds)
+
+    for i in wanted:  # folds finished before a resume keep their record
+        meta["folds"].setdefault(str(i), {"name": folds[i].name, "status": "done"})
+    return finalize(run_dir, meta, protocol)
+
+
+def finalize(run_dir: Path, meta: dict[str, Any], protocol: Protocol) -> RunResult:
+    """Concatenate the finished folds, write predictions.csv and metrics.json, update run.json."""
+    files = sorted((run_dir / "folds").glob("fold_*.csv"))
+    pred = pd.concat([pd.read_csv(f, dtype={"sample": str, "subject": str}) for f in files], ignore_index=True)
+    pred = pred.sort_values(["fold", "sample"], kind="stable").reset_index(drop=True)
+    atomic_write_text(run_dir / "predictions.csv", pred.to_csv(index=False))
+    n_folds = int(meta["n_folds"])
+    metrics = compute_metrics(pred, protocol, n_folds)
+    atomic_write_json(run_dir / "metrics.json", metrics)
+    meta["status"] = "complete" if metrics["folds_done"] == n_folds else "partial"
+    meta["finished"] = _now()
+    atomic_write_json(run_dir / "run.json", meta)
+    return RunResult(run_dir, metrics, metrics["folds_done"], n_folds)
+
+
+def merge_runs(run_dirs: list[Path], out_dir: Path) -> RunResult:
+    """Join runs made with disjoint ``--folds`` (e.g. on several machines) into one run.
+
+    Raises:
+        RunConfigError: the runs differ in model, size, protocol, seed, selection, recipe or options,
+            or two of them hold the same fold.
+    """
+    if not run_dirs:
+        raise ValueError("merge needs at least one run directory")
+    metas = []
+    for d in run_dirs:
+        p = Path(d) / "run.json"
+        if not p.exists():
+            raise FileNotFoundError(f"not a run directory (no run.json): {d}")
+        metas.append(json.loads(p.read_text()))
+    keys = ("model", "size", "protocol", "protocol_version", "seed", "select", "recipe", "options")
+    first = metas[0]
+    for d, m in zip(run_dirs[1:], metas[1:], strict=True):
+        for k in keys:
+            if json.dumps(m.get(k), sort_keys=True) != json.dumps(first.get(k), sort_keys=True):
+                raise RunConfigError(f"cannot merge {d}: {k} is {m.get(k)!r}, not {first.get(k)!r}")
+    out_dir = Path(out_dir)
+    (out_dir / "folds").mkdir(parents=True, exist_ok=True)
+    owner: dict[str, Path] = {}
+    folds_meta: dict[str, Any] = {}
+    for d, m in zip(run_dirs, metas, strict=True):
+        for f in sorted((Path(d) / "folds").glob("fold_*.csv")):
+            if f.name in owner:
+                raise RunConfigError(f"fold {f.stem} is in both {owner[f.name]} and {d}")
+            owner[f.name] = Path(d)
+            atomic_write_text(out_dir / "folds" / f.name, f.read_text())
+        folds_meta.update(m.get("folds", {}))
+        for w in sorted((Path(d) / "weights").glob("*.safetensors")) if (Path(d) / "weights").is_dir() else []:
+            (out_dir / "weights").mkdir(exist_ok=True)
+            (out_dir / "weights" / w.name).write_bytes(w.read_bytes())
+    meta = {
+        **first,
+        "run_id": out_dir.name,
+        "folds": folds_meta,
+        "folds_requested": sorted(int(k) for k in folds_meta),
+        "merged_from": [str(d) for d in run_dirs],
+    }
+    return finalize(out_dir, meta, PROTOCOLS.get(first["protocol"]))
