@@ -11,6 +11,7 @@ import importlib
 _MODULES = (
     "mer.protocols.synthme",
     "mer.protocols.builtin",
+    "mer.protocols.real",
     "mer.baselines",
     "mer.merclip",
 )

@@ -160,6 +160,21 @@ def data_synth(
     console.print(f"wrote {subjects * clips_per_subject} clips to {out} (sheet {sheet.name})")
 
 
+@data_app.command("stats")
+@friendly_errors
+def data_stats(
+    dataset: Annotated[str, typer.Argument(help="Dataset name.")],
+    annotations: Annotated[Path, typer.Option(help="Annotation sheet (no images needed).")],
+    protocol: Annotated[str | None, typer.Option(help="Count under this protocol's class map and folds.")] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print the JSON form.")] = False,
+) -> None:
+    """Samples per class, subjects, folds and the validation report of a sheet."""
+    _load()
+    from mer.protocols.stats import stats_report
+
+    typer.echo(stats_report(dataset, annotations, protocol, as_json=json_))
+
+
 @data_app.command("prepare")
 @friendly_errors
 def data_prepare(
@@ -252,8 +267,11 @@ def bench_run(
 ) -> None:
     """Train and evaluate a model under a protocol; resumes an interrupted run."""
     _load()
+    from mer.protocols.protocol import PROTOCOLS
     from mer.protocols.runner import RunConfig, run_bench
+    from mer.zoo.api import MODELS
 
+    MODELS.get(model), PROTOCOLS.get(protocol)  # fail on a typo before any work starts
     options = {}
     for item in option or []:
         if "=" not in item:

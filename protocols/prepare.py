@@ -159,12 +159,16 @@ def _prepare_one(
     sample: Sample, root: Path, spec: DatasetSpec, recipe: Recipe
 ) -> tuple[np.ndarray, Sample, ValidationIssue | None]:
     frames = LAYOUTS.get(spec.frame_layout)(root, sample)
-    apex = sample.apex
     extras = dict(sample.extras)
+    onset, apex, offset = sample.onset, sample.apex, sample.offset
+    if extras.get("frame_range") == "folder":
+        # DFME / MEGC2019 lists give no frame numbers: the folder holds exactly the clip.
+        onset, offset = min(frames), max(frames)
+        apex = apex if apex is not None and onset <= apex <= offset else None
     if apex is None:
-        apex = estimate_apex(frames, sample.onset, sample.offset)
+        apex = estimate_apex(frames, onset, offset)
         extras["apex_estimated"] = apex
-    numbers = SAMPLERS.get(recipe.sampler)(sample.onset, apex, sample.offset, recipe.frames)
+    numbers = SAMPLERS.get(recipe.sampler)(onset, apex, offset, recipe.frames)
     imgs = [read_rgb(_pick(frames, n, sample, root)) for n in numbers]
     issue = None
     box = ALIGNERS.get(recipe.align)(imgs[0])
