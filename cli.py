@@ -49,7 +49,7 @@ def friendly_errors(fn):
             return fn(*args, **kwargs)
         except (RegistryError, AnnotationError, FrameError, RunConfigError, FileNotFoundError, ValueError,
                 FloatingPointError) as e:
-            err.print(f"[red]error:[/red] {e}", highlight=False)
+            err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper
@@ -317,6 +317,26 @@ def leaderboard_show(
     console.print(format_rows(collect_rows(runs_dir)), highlight=False, markup=False)
 
 
+@leaderboard_app.command("build")
+@friendly_errors
+def leaderboard_build(
+    runs_dir: Annotated[Path, typer.Option("--runs", help="Folder searched for runs.")] = Path("runs"),
+    out: Annotated[Path, typer.Option(help="Output file; PNGs go to figures/ beside it.")] = Path(
+        "leaderboard/LEADERBOARD.md"),
+    fmt: Annotated[str, typer.Option("--format", help="md, csv, json or latex.")] = "md",
+    check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 when OUT is stale.")] = False,
+    protocol: Annotated[list[str] | None, typer.Option(help="Only this protocol (repeatable).")] = None,
+) -> None:
+    """Tables laid out like the papers' (reported rows beside measured runs), with confusion-matrix PNGs."""
+    from mer.leaderboard.build import build_leaderboard, describe
+
+    result = build_leaderboard(runs_dir, out, fmt=fmt, check=check, protocols=protocol or None)
+    for line in describe(result):
+        console.print(line, highlight=False, markup=False)
+    if result.stale:
+        raise typer.Exit(1)
+
+
 # ------------------------------------------------------------------------------------------- demo
 
 
@@ -324,16 +344,20 @@ def leaderboard_show(
 @friendly_errors
 def demo(
     runs_dir: Annotated[Path, typer.Option(help="Where the demo's runs go.")] = Path("runs/demo"),
+    out: Annotated[Path, typer.Option(help="Leaderboard file to regenerate.")] = Path("leaderboard/LEADERBOARD.md"),
 ) -> None:
     """SynthME → prepare → lbptop-svm, majority and chance on loso-synth-3 → leaderboard."""
     _load()
     from mer.demo import run_demo
+    from mer.leaderboard.build import build_leaderboard, describe
     from mer.leaderboard.show import collect_rows, format_rows
 
     with _progress() as progress:
         run_demo(runs_dir, on_run=lambda m: progress.console.print(f"running {m} on loso-synth-3"),
                  **_fold_callbacks(progress, "folds"))
     console.print(format_rows(collect_rows(runs_dir)), highlight=False, markup=False)
+    for line in describe(build_leaderboard(runs_dir, out)):
+        console.print(line, highlight=False, markup=False)
 
 
 def main() -> None:

@@ -1,0 +1,205 @@
+"""``mer leaderboard build``: run directories → tables (with the papers' rows) → one file, plus PNGs.
+
+Library entry point: :func:`build_leaderboard`. The CLI only parses arguments and calls it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mer.leaderboard.ablations import ablation_tables
+from mer.leaderboard.cells import Column, Table
+from mer.leaderboard.collect import RunRecord, collect_runs
+from mer.leaderboard.reported import ablation_rows, citations, reported_rows
+from mer.leaderboard.tables import (
+    PROTOCOLS,
+    info_for,
+    other_reported_table,
+    per_au_table,
+    per_class_table,
+    protocol_order,
+    protocol_table,
+)
+
+DEFAULT_OUT = Path("leaderboard") / "LEADERBOARD.md"
+DEFAULT_RUNS = Path("runs")
+FIGURES_DIR = "figures"
+TASKS = ("emotion", "au")
+
+
+@dataclass
+class BuildResult:
+    """What :func:`build_leaderboard` did.
+
+    Attributes:
+        text: The rendered document.
+        out: The output file.
+        fmt: Its format.
+        tables: The tables rendered.
+        runs: The runs shown.
+        figures: PNG files written (empty with ``check``).
+        skipped: One message per run directory or run that could not be shown.
+        stale: With ``check``: True when ``out`` is missing or differs from ``text``; else None.
+        written: Whether ``out`` was (re)written.
+    """
+
+    text: str
+    out: Path
+    fmt: str
+    tables: list[Table]
+    runs: list[RunRecord]
+    figures: list[Path] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    stale: bool | None = None
+    written: bool = False
+
+
+def figure_path(run_id: str) -> str:
+    """A run's figure, relative to the output file's folder (POSIX, as written in the markdown)."""
+    return f"{FIGURES_DIR}/{run_id}.png"
+
+
+def _references(tables: list[Table]) -> Table | None:
+    keys: list[str] = []
+    for t in tables:
+        if t.key.startswith("table-") and "merclip2025" not in keys:
+            keys.append("merclip2025")
+        for row in t.rows:
+            ref = row.get("ref")
+            if isinstance(ref, str) and ref and ref not in keys:
+                keys.append(ref)
+    if not keys:
+        return None
+    refs = citations()
+    rows = [{"key": k, "reference": refs.get(k, "")} for k in keys]
+    return Table("references", "References", [Column("key", "Key"), Column("reference", "Reference")], rows)
+
+
+def assemble_tables(
+    runs: list[RunRecord], figures: dict[str, str], protocols: Sequence[str] | None = None
+) -> list[Table]:
+    """Every table in document order: emotion protocols (each with per-class F1/recall), AU protocols
+    (each with per-AU F1), ablations with runs, other reported figures, references.
+
+    Args:
+        runs: Runs to show (already filtered to ``protocols``), sorted by sort key.
+        figures: Run id → figure path relative to the output file.
+        protocols: Restrict to these protocols (None: all, with every reported row).
+    """
+    wanted = None if protocols is None else set(protocols)
+    reported = [r for r in reported_rows() if wanted is None or r.protocol in wanted]
+    other = [r for r in reported if r.protocol not in PROTOCOLS]
+    by_task: dict[str, set[str]] = {t: set() for t in TASKS}
+    for rep in reported:
+        if rep.protocol in PROTOCOLS:
+            by_task[PROTOCOLS[rep.protocol].task].add(rep.protocol)
+    for run in runs:
+        by_task[run.task].add(run.protocol)
+
+    tables: list[Table] = []
+    for task in TASKS:
+        for p in sorted(by_task[task], key=protocol_order):
+            mine = [r for r in runs if r.protocol == p and r.task == task]
+            rep = [r for r in reported if r.protocol == p]
+            tables.append(protocol_table(p, rep, mine, figures, task=info_for(p, task).task))
+            detail = per_class_table(p, mine) if task == "emotion" else per_au_table(p, mine)
+            if detail is not None:
+                tables.append(detail)
+    tables += ablation_tables(list(ablation_rows()), [r for r in runs if r.task == "emotion"])
+    extra = other_reported_table(other)
+    if extra is not None:
+        tables.append(extra)
+    refs = _references(tables)
+    if refs is not None:
+        tables.append(refs)
+    return tables
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _draw(runs: list[RunRecord], folder: Path) -> list[Path]:
+    from mer.leaderboard.plots import can_plot, save_run_figure
+
+    written = []
+    for run in runs:
+        if not can_plot(run):
+            continue
+        png = folder / figure_path(run.run_id)
+        metrics_json = run.path / "metrics.json"
+        if png.exists() and metrics_json.exists() and png.stat().st_mtime >= metrics_json.stat().st_mtime:
+            continue  # up to date: redrawing only costs time
+        written.append(save_run_figure(run, png))
+    return written
+
+
+def build_leaderboard(
+    runs_dir: str | Path = DEFAULT_RUNS,
+    out: str | Path = DEFAULT_OUT,
+    fmt: str = "md",
+    check: bool = False,
+    protocols: Sequence[str] | None = None,
+) -> BuildResult:
+    """Build the leaderboard from every run under ``runs_dir``.
+
+    Args:
+        runs_dir: Folder searched recursively for run directories (a missing one means no runs).
+        out: Output file; figures go to ``figures/`` beside it and are linked relative to it.
+        fmt: "md", "csv", "json" or "latex".
+        check: Write nothing; report in ``stale`` whether ``out`` differs from what would be written.
+        protocols: Only these protocols' tables (None: all).
+
+    Returns:
+        A :class:`BuildResult`.
+    """
+    from mer.leaderboard.plots import can_plot
+    from mer.leaderboard.render import render
+
+    out = Path(out)
+    runs, skipped = collect_runs(runs_dir)
+    if protocols is not None:
+        runs = [r for r in runs if r.protocol in set(protocols)]
+    shown = []
+    for run in runs:
+        if run.task in TASKS:
+            shown.append(run)
+        else:
+            skipped.append(f"{run.path}: task {run.task!r} has no table; run not shown")
+    figures = {r.run_id: figure_path(r.run_id) for r in shown if can_plot(r)}
+    tables = assemble_tables(shown, figures, protocols)
+    text = render(tables, fmt)
+    result = BuildResult(text=text, out=out, fmt=fmt, tables=tables, runs=shown, skipped=skipped)
+    if check:
+        current = out.read_text(encoding="utf-8") if out.is_file() else None
+        result.stale = current != text
+        return result
+    result.figures = _draw(shown, out.parent)
+    _write_atomic(out, text)
+    result.written = True
+    return result
+
+
+def describe(result: BuildResult) -> list[str]:
+    """Short lines for the CLI: what was written or whether the file is stale, and what was skipped."""
+    shown = sum(1 for t in result.tables if "/" not in t.key and t.key != "references")
+    if result.stale is not None:
+        state = "is stale: run `mer leaderboard build` to regenerate it" if result.stale else "is up to date"
+        lines = [f"{result.out} {state}"]
+    else:
+        counts = f"{shown} tables, {len(result.runs)} runs, {len(result.figures)} figures drawn"
+        lines = [f"wrote {result.out} ({counts})"]
+    lines += [f"skipped {s}" for s in result.skipped]
+    return lines
