@@ -12,8 +12,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-app = typer.Typer(help="Micro-expression recognition benchmarks and model zoo.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Micro-expression recognition benchmarks and model zoo.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 data_app = typer.Typer(help="Datasets: register, synthesise, prepare, inspect.", no_args_is_help=True)
 bench_app = typer.Typer(help="Run protocols and merge runs.", no_args_is_help=True)
 models_app = typer.Typer(help="Registered models.", no_args_is_help=True)
@@ -47,8 +50,15 @@ def friendly_errors(fn):
 
         try:
             return fn(*args, **kwargs)
-        except (RegistryError, AnnotationError, FrameError, RunConfigError, FileNotFoundError, ValueError,
-                FloatingPointError) as e:
+        except (
+            RegistryError,
+            AnnotationError,
+            FrameError,
+            RunConfigError,
+            FileNotFoundError,
+            ValueError,
+            FloatingPointError,
+        ) as e:
             err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
@@ -65,8 +75,15 @@ def _table(title: str, headers: list[str], rows: list[list[str]]) -> Table:
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TextColumn("{task.fields[info]}"), console=err, transient=False)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[info]}"),
+        console=err,
+        transient=False,
+    )
 
 
 # ----------------------------------------------------------------------------------------- models
@@ -78,8 +95,16 @@ def models_list() -> None:
     _load()
     from mer.zoo.api import MODELS
 
-    rows = [[n, ", ".join(s.sizes), s.family, s.task, s.description + (" (reconstruction)" if s.reconstruction else "")]
-            for n, s in MODELS.items()]
+    rows = [
+        [
+            n,
+            ", ".join(s.sizes),
+            s.family,
+            s.task,
+            s.description + (" (reconstruction)" if s.reconstruction else ""),
+        ]
+        for n, s in MODELS.items()
+    ]
     console.print(_table("models", ["name", "sizes", "family", "task", "description"], rows))
 
 
@@ -89,9 +114,13 @@ def protocols_list() -> None:
     _load()
     from mer.protocols.protocol import PROTOCOLS
 
-    rows = [[n, p.dataset, p.kind, str(p.num_classes), ", ".join(p.classes), p.description]
-            for n, p in PROTOCOLS.items()]
-    console.print(_table("protocols", ["name", "dataset", "kind", "classes", "class names", "description"], rows))
+    rows = [
+        [n, p.dataset, p.kind, str(p.num_classes), ", ".join(p.classes), p.description]
+        for n, p in PROTOCOLS.items()
+    ]
+    console.print(
+        _table("protocols", ["name", "dataset", "kind", "classes", "class names", "description"], rows)
+    )
 
 
 # ------------------------------------------------------------------------------------------- data
@@ -121,7 +150,9 @@ def data_list() -> None:
 def data_add(
     name: Annotated[str, typer.Argument(help="Dataset name (see `mer data list`).")],
     root: Annotated[Path, typer.Argument(help="Dataset root folder, as published.")],
-    annotations: Annotated[Path | None, typer.Option(help="Annotation sheet (default: found under ROOT).")] = None,
+    annotations: Annotated[
+        Path | None, typer.Option(help="Annotation sheet (default: found under ROOT).")
+    ] = None,
 ) -> None:
     """Record where a dataset lies."""
     _load()
@@ -153,8 +184,9 @@ def data_synth(
     from mer.protocols.config import add_dataset
     from mer.protocols.synthme import write_synthme
 
-    sheet = write_synthme(out, subjects=subjects, clips_per_subject=clips_per_subject, seed=seed,
-                          width=width, height=height)
+    sheet = write_synthme(
+        out, subjects=subjects, clips_per_subject=clips_per_subject, seed=seed, width=width, height=height
+    )
     if add:
         add_dataset("synthme", out)
     console.print(f"wrote {subjects * clips_per_subject} clips to {out} (sheet {sheet.name})")
@@ -165,7 +197,9 @@ def data_synth(
 def data_stats(
     dataset: Annotated[str, typer.Argument(help="Dataset name.")],
     annotations: Annotated[Path, typer.Option(help="Annotation sheet (no images needed).")],
-    protocol: Annotated[str | None, typer.Option(help="Count under this protocol's class map and folds.")] = None,
+    protocol: Annotated[
+        str | None, typer.Option(help="Count under this protocol's class map and folds.")
+    ] = None,
     json_: Annotated[bool, typer.Option("--json", help="Print the JSON form.")] = False,
 ) -> None:
     """Samples per class, subjects, folds and the validation report of a sheet."""
@@ -183,7 +217,9 @@ def data_prepare(
     annotations: Annotated[Path | None, typer.Option(help="Annotation sheet.")] = None,
     frames: Annotated[int, typer.Option(help="Frames kept per clip (T).")] = 16,
     size: Annotated[int, typer.Option(help="Square crop size.")] = 224,
-    resize_short: Annotated[int | None, typer.Option(help="Short side before the crop (default: size).")] = None,
+    resize_short: Annotated[
+        int | None, typer.Option(help="Short side before the crop (default: size).")
+    ] = None,
     sampler: Annotated[str, typer.Option(help="keyframe | uniform")] = "keyframe",
     align: Annotated[str, typer.Option(help="none | detect | landmarks")] = "none",
     on_align_failure: Annotated[str, typer.Option(help="full-frame | error")] = "full-frame",
@@ -196,8 +232,14 @@ def data_prepare(
 
     if root is None:
         root = ensure_dataset_root(name)
-    recipe = Recipe(frames=frames, size=size, resize_short=resize_short, sampler=sampler, align=align,
-                    on_align_failure=on_align_failure)
+    recipe = Recipe(
+        frames=frames,
+        size=size,
+        resize_short=resize_short,
+        sampler=sampler,
+        align=align,
+        on_align_failure=on_align_failure,
+    )
     with _progress() as progress:
         task = progress.add_task(f"prepare {name}", total=None, info="")
 
@@ -228,8 +270,15 @@ def _print_metrics(metrics: dict) -> None:
         rows.append(["folds", f"{metrics['folds_done']}/{metrics['n_folds']}"])
         console.print(_table("metrics (over concatenated predictions)", ["metric", "value"], rows))
         per = metrics.get("per_class", {})
-        crow = [[c, "" if v["f1"] is None else f"{v['f1']:.4f}", "" if v["recall"] is None else f"{v['recall']:.4f}",
-                 str(v["support"])] for c, v in per.items()]
+        crow = [
+            [
+                c,
+                "" if v["f1"] is None else f"{v['f1']:.4f}",
+                "" if v["recall"] is None else f"{v['recall']:.4f}",
+                str(v["support"]),
+            ]
+            for c, v in per.items()
+        ]
         console.print(_table("per class", ["class", "F1", "recall", "support"], crow))
     else:
         console.print_json(json.dumps({k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}))
@@ -259,10 +308,16 @@ def bench_run(
     size: Annotated[str | None, typer.Option(help="Model size (default: the model's).")] = None,
     folds: Annotated[str | None, typer.Option(help="Subset of folds, e.g. 0,3-5 (default all).")] = None,
     seed: Annotated[int, typer.Option(help="Run seed.")] = 0,
-    select: Annotated[str, typer.Option(help="last (honest) | oracle (best epoch on the test fold, marked †)")] = "last",
+    select: Annotated[
+        str, typer.Option(help="last (honest) | oracle (best epoch on the test fold, marked †)")
+    ] = "last",
     runs_dir: Annotated[Path, typer.Option(help="Where run directories go.")] = Path("runs"),
-    run_id: Annotated[str | None, typer.Option(help="Run folder name (default derived from the config).")] = None,
-    option: Annotated[list[str] | None, typer.Option("--option", "-o", help="Model option KEY=VALUE.")] = None,
+    run_id: Annotated[
+        str | None, typer.Option(help="Run folder name (default derived from the config).")
+    ] = None,
+    option: Annotated[
+        list[str] | None, typer.Option("--option", "-o", help="Model option KEY=VALUE.")
+    ] = None,
     save_weights: Annotated[str, typer.Option(help="none | last | all")] = "none",
 ) -> None:
     """Train and evaluate a model under a protocol; resumes an interrupted run."""
@@ -281,8 +336,16 @@ def bench_run(
             options[k] = json.loads(v)
         except json.JSONDecodeError:
             options[k] = v
-    config = RunConfig(model=model, protocol=protocol, size=size, seed=seed, folds=folds, select=select,
-                       options=options, save_weights=save_weights)
+    config = RunConfig(
+        model=model,
+        protocol=protocol,
+        size=size,
+        seed=seed,
+        folds=folds,
+        select=select,
+        options=options,
+        save_weights=save_weights,
+    )
     with _progress() as progress:
         result = run_bench(config, runs_dir=runs_dir, run_id=run_id, **_fold_callbacks(progress, "folds"))
     console.print(f"run: {result.run_dir}  ({result.folds_done}/{result.n_folds} folds)")
@@ -322,7 +385,8 @@ def leaderboard_show(
 def leaderboard_build(
     runs_dir: Annotated[Path, typer.Option("--runs", help="Folder searched for runs.")] = Path("runs"),
     out: Annotated[Path, typer.Option(help="Output file; PNGs go to figures/ beside it.")] = Path(
-        "leaderboard/LEADERBOARD.md"),
+        "leaderboard/LEADERBOARD.md"
+    ),
     fmt: Annotated[str, typer.Option("--format", help="md, csv, json or latex.")] = "md",
     check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 when OUT is stale.")] = False,
     protocol: Annotated[list[str] | None, typer.Option(help="Only this protocol (repeatable).")] = None,
@@ -344,7 +408,9 @@ def leaderboard_build(
 @friendly_errors
 def demo(
     runs_dir: Annotated[Path, typer.Option(help="Where the demo's runs go.")] = Path("runs/demo"),
-    out: Annotated[Path, typer.Option(help="Leaderboard file to regenerate.")] = Path("leaderboard/LEADERBOARD.md"),
+    out: Annotated[Path, typer.Option(help="Leaderboard file to regenerate.")] = Path(
+        "leaderboard/LEADERBOARD.md"
+    ),
 ) -> None:
     """SynthME → prepare → lbptop-svm, majority and chance on loso-synth-3 → leaderboard."""
     _load()
@@ -353,8 +419,11 @@ def demo(
     from mer.leaderboard.show import collect_rows, format_rows
 
     with _progress() as progress:
-        run_demo(runs_dir, on_run=lambda m: progress.console.print(f"running {m} on loso-synth-3"),
-                 **_fold_callbacks(progress, "folds"))
+        run_demo(
+            runs_dir,
+            on_run=lambda m: progress.console.print(f"running {m} on loso-synth-3"),
+            **_fold_callbacks(progress, "folds"),
+        )
     console.print(format_rows(collect_rows(runs_dir)), highlight=False, markup=False)
     for line in describe(build_leaderboard(runs_dir, out)):
         console.print(line, highlight=False, markup=False)

@@ -121,8 +121,41 @@ class LBPTOPSVM:
         if self.clf is None:
             return {}
         scaler, svm = self.clf[0], self.clf[1]
-        return {"scaler.mean": scaler.mean_, "scaler.scale": scaler.scale_, "svm.coef": svm.coef_,
-                "svm.intercept": svm.intercept_, "svm.classes": svm.classes_}
+        return {
+            "scaler.mean": scaler.mean_,
+            "scaler.scale": scaler.scale_,
+            "svm.coef": svm.coef_,
+            "svm.intercept": svm.intercept_,
+            "svm.classes": svm.classes_,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Rebuild the fitted scaler + SVM from :meth:`state_dict`'s arrays (a zoo artifact, a run's weights).
+
+        Raises:
+            ValueError: a tensor is missing or the shapes disagree.
+        """
+        need = ("scaler.mean", "scaler.scale", "svm.coef", "svm.intercept", "svm.classes")
+        missing = [k for k in need if k not in state]
+        if missing:
+            raise ValueError(f"LBP-TOP state lacks {', '.join(missing)}")
+        mean, scale = (np.asarray(state[k], dtype=np.float64) for k in need[:2])
+        coef, intercept = (
+            np.asarray(state["svm.coef"], np.float64),
+            np.asarray(state["svm.intercept"], np.float64),
+        )
+        classes = np.asarray(state["svm.classes"]).astype(np.int64)
+        if mean.shape != scale.shape or coef.ndim != 2 or coef.shape[1] != mean.shape[0]:
+            raise ValueError(f"LBP-TOP state shapes disagree: mean {mean.shape}, coef {coef.shape}")
+        if len(classes) and classes.max() >= self.num_classes:
+            raise ValueError(f"LBP-TOP state has class {classes.max()} but the model has {self.num_classes}")
+        scaler = StandardScaler()
+        scaler.mean_, scaler.scale_, scaler.var_ = mean, scale, scale**2
+        scaler.n_features_in_, scaler.n_samples_seen_ = mean.shape[0], 0
+        svm = LinearSVC(C=self.cfg.c, class_weight="balanced", random_state=self.seed, max_iter=5000)
+        svm.coef_, svm.intercept_, svm.classes_ = coef, intercept, classes
+        svm.n_features_in_ = coef.shape[1]
+        self.clf = make_pipeline(scaler, svm)
 
 
 def _builder(planes: str):
@@ -133,8 +166,23 @@ def _builder(planes: str):
 
 
 _RECIPE = {"base": {"frames": 16, "size": 96}}
-register_model(ModelSpec("lbptop-svm", _builder("top"), ("base",), "LBP-TOP histograms (5×5 grid) + linear SVM",
-                         family="classical", recipe=_RECIPE))
-register_model(ModelSpec("lbp-apex-svm", _builder("apex"), ("base",),
-                         "LBP of the apex frame alone + linear SVM (blind to motion)",
-                         family="classical", recipe=_RECIPE))
+register_model(
+    ModelSpec(
+        "lbptop-svm",
+        _builder("top"),
+        ("base",),
+        "LBP-TOP histograms (5×5 grid) + linear SVM",
+        family="classical",
+        recipe=_RECIPE,
+    )
+)
+register_model(
+    ModelSpec(
+        "lbp-apex-svm",
+        _builder("apex"),
+        ("base",),
+        "LBP of the apex frame alone + linear SVM (blind to motion)",
+        family="classical",
+        recipe=_RECIPE,
+    )
+)

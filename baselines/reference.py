@@ -25,6 +25,13 @@ class _PriorModel:
     def state_dict(self) -> dict[str, Any]:
         return {"prior": self.prior.copy()}
 
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore the training prior saved by :meth:`state_dict`."""
+        prior = np.asarray(state["prior"], dtype=np.float64)
+        if prior.shape != (self.num_classes,):
+            raise ValueError(f"prior has shape {prior.shape}, the model has {self.num_classes} classes")
+        self.prior = prior
+
 
 class Chance(_PriorModel):
     """Draws each label at random with the training class frequencies (seeded)."""
@@ -54,7 +61,23 @@ def _reference(cls):
 
 # Reference models read no pixels; a tiny recipe keeps their preparation cheap.
 _TINY = {"base": {"frames": 4, "size": 32}}
-register_model(ModelSpec("chance", _reference(Chance), ("base",), "stratified random labels (training prior)",
-                         family="reference", recipe=_TINY))
-register_model(ModelSpec("majority", _reference(Majority), ("base",), "most frequent training class",
-                         family="reference", recipe=_TINY))
+register_model(
+    ModelSpec(
+        "chance",
+        _reference(Chance),
+        ("base",),
+        "stratified random labels (training prior)",
+        family="reference",
+        recipe=_TINY,
+    )
+)
+register_model(
+    ModelSpec(
+        "majority",
+        _reference(Majority),
+        ("base",),
+        "most frequent training class",
+        family="reference",
+        recipe=_TINY,
+    )
+)

@@ -32,17 +32,19 @@ def collect_rows(runs_dir: Path) -> list[RunRow]:
         done = int(m.get("folds_done", len(meta.get("folds", {}))))
         total = int(meta.get("n_folds", 0))
         complete = m and done == total
-        rows.append(RunRow(
-            protocol=meta["protocol"],
-            model=meta["model"],
-            size=meta["size"],
-            select=meta.get("select", "last"),
-            folds=f"{done}/{total}",
-            uf1=m.get("uf1") if complete else None,
-            uar=m.get("uar") if complete else None,
-            acc=m.get("acc") if complete else None,
-            run_id=meta["run_id"],
-        ))
+        rows.append(
+            RunRow(
+                protocol=meta["protocol"],
+                model=meta["model"],
+                size=meta["size"],
+                select=meta.get("select", "last"),
+                folds=f"{done}/{total}",
+                uf1=m.get("uf1") if complete else None,
+                uar=m.get("uar") if complete else None,
+                acc=m.get("acc") if complete else None,
+                run_id=meta["run_id"],
+            )
+        )
     rows.sort(key=lambda r: (r.protocol, -(r.uf1 if r.uf1 is not None else -1), r.model))
     return rows
 
@@ -55,8 +57,16 @@ def format_rows(rows: list[RunRow]) -> str:
         return "" if x is None else f"{x:.4f}"
 
     table = [
-        [r.protocol, r.model + (" †" if r.select == "oracle" else ""), r.size, num(r.uf1), num(r.uar), num(r.acc),
-         r.folds, r.run_id]
+        [
+            r.protocol,
+            r.model + (" †" if r.select == "oracle" else ""),
+            r.size,
+            num(r.uf1),
+            num(r.uar),
+            num(r.acc),
+            r.folds,
+            r.run_id,
+        ]
         for r in rows
     ]
     headers = ["protocol", "model", "size", "UF1", "UAR", "ACC", "folds", "run"]

@@ -105,12 +105,14 @@ def cache_dir(dataset: str, recipe: Recipe, sheet: Path, root: Path) -> Path:
     The root is part of the key because two copies of a dataset can share a sheet and differ in
     frames (cropped and raw variants, SynthME rendered with other settings).
     """
-    key = stable_hash({
-        "v": CACHE_VERSION,
-        "recipe": recipe.key(),
-        "sheet": file_sha256(sheet),
-        "root": str(Path(root).resolve()),
-    })
+    key = stable_hash(
+        {
+            "v": CACHE_VERSION,
+            "recipe": recipe.key(),
+            "sheet": file_sha256(sheet),
+            "root": str(Path(root).resolve()),
+        }
+    )
     return mer_home() / "prepared" / dataset / key
 
 
@@ -212,7 +214,9 @@ def prepare(
     if root is None:
         entry = dataset_entry(dataset)
         if not entry:
-            raise FileNotFoundError(f"dataset {dataset!r} has no root; run `mer data add {dataset} ROOT` first")
+            raise FileNotFoundError(
+                f"dataset {dataset!r} has no root; run `mer data add {dataset} ROOT` first"
+            )
         root = Path(entry["root"])
     root = Path(root)
     sheet = resolve_sheet(spec, root, annotations)
@@ -252,7 +256,6 @@ def prepare(
             if progress:
                 progress(done, len(samples))
     store.flush()
-    del store
     pd.DataFrame([s.to_row() for s in final_samples]).to_csv(tmp / "index.csv", index=False)
     atomic_write_json(
         tmp / "meta.json",

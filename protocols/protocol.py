@@ -79,7 +79,9 @@ class Protocol:
             if c is None:
                 continue
             if c not in index:
-                raise ValueError(f"protocol {self.name}: class {c!r} of sample {s.sample_id} not in {self.classes}")
+                raise ValueError(
+                    f"protocol {self.name}: class {c!r} of sample {s.sample_id} not in {self.classes}"
+                )
             kept.append(s)
             labels.append(index[c])
         return kept, np.asarray(labels, dtype=np.int64)
@@ -92,7 +94,9 @@ class Protocol:
             for i, subj in enumerate(sorted(set(subjects.tolist()), key=_subject_key)):
                 test = np.flatnonzero(subjects == subj)
                 train = np.flatnonzero(subjects != subj)
-                out.append(Fold(i, f"sub{subj}" if not str(subj).startswith("sub") else str(subj), train, test))
+                out.append(
+                    Fold(i, f"sub{subj}" if not str(subj).startswith("sub") else str(subj), train, test)
+                )
             return out
         if self.kind == "split":
             splits = np.asarray([str(s.extras.get(self.split_field, "")) for s in samples])

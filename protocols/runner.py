@@ -98,7 +98,9 @@ def environment() -> dict[str, Any]:
     info: dict[str, Any] = {"mer_version": mer.__version__, "git_commit": None, "torch": None, "cuda": None}
     try:
         repo = Path(mer.__file__).resolve().parent
-        out = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
         if out.returncode == 0:
             info["git_commit"] = out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
@@ -176,13 +178,15 @@ def _fold_frame(fold: Fold, test: ClipSet, pred: Predictions, classes: tuple[str
         )
     if not np.all(np.isfinite(probs)):
         raise FloatingPointError(f"fold {fold.index}: model returned non-finite probabilities")
-    df = pd.DataFrame({
-        "sample": test.sample_ids,
-        "subject": test.subjects,
-        "fold": fold.index,
-        "y_true": test.labels.astype(np.int64),
-        "y_pred": labels.astype(np.int64),
-    })
+    df = pd.DataFrame(
+        {
+            "sample": test.sample_ids,
+            "subject": test.subjects,
+            "fold": fold.index,
+            "y_true": test.labels.astype(np.int64),
+            "y_pred": labels.astype(np.int64),
+        }
+    )
     for i, c in enumerate(classes):
         df[f"p_{c}"] = probs[:, i].round(6)
     return df
@@ -218,7 +222,9 @@ def compute_metrics(pred: pd.DataFrame, protocol: Protocol, n_folds: int) -> dic
 
 def _check_same(existing: dict[str, Any], config: dict[str, Any], run_dir: Path) -> None:
     for key, value in config.items():
-        if json.dumps(existing.get("config", {}).get(key), sort_keys=True) != json.dumps(value, sort_keys=True):
+        if json.dumps(existing.get("config", {}).get(key), sort_keys=True) != json.dumps(
+            value, sort_keys=True
+        ):
             raise RunConfigError(
                 f"{run_dir} was made with {key}={existing.get('config', {}).get(key)!r}, not {value!r}; "
                 "pass another --run-id or --runs-dir"
@@ -249,11 +255,17 @@ def run_bench(
     spec = MODELS.get(config.model)
     size = spec.check_size(config.size)
     if spec.task != protocol.task:
-        raise ValueError(f"model {spec.name} does {spec.task} but protocol {protocol.name} is {protocol.task}")
+        raise ValueError(
+            f"model {spec.name} does {spec.task} but protocol {protocol.name} is {protocol.task}"
+        )
     if config.select not in ("last", "oracle"):
         raise ValueError(f"--select must be 'last' or 'oracle', not {config.select!r}")
     recipe = resolve_recipe(spec, size, protocol, config.recipe)
     prepared, clips = load_protocol_data(protocol, recipe, on_prepare)
+    if spec.inputs == "flow":  # onset→apex flow + strain, cached beside the frames, computed once
+        from mer.protocols.flow import attach_flow
+
+        clips = attach_flow(prepared, clips)
     folds = protocol.folds(clips.samples)
     wanted = parse_folds(config.folds, len(folds))
 
@@ -263,8 +275,11 @@ def run_bench(
     meta_path = run_dir / "run.json"
     if meta_path.exists():
         meta = json.loads(meta_path.read_text())
-        _check_same(meta, {k: cfg[k] for k in ("model", "size", "protocol", "seed", "select", "recipe", "options")},
-                    run_dir)
+        _check_same(
+            meta,
+            {k: cfg[k] for k in ("model", "size", "protocol", "seed", "select", "recipe", "options")},
+            run_dir,
+        )
     else:
         meta = {
             "run_id": run_dir.name,
@@ -304,7 +319,9 @@ def run_bench(
             continue
         start = time.perf_counter()
         seed_everything(config.seed * 1000 + i)
-        est = spec.build(num_classes=protocol.num_classes, size=size, seed=config.seed * 1000 + i, **config.options)
+        est = spec.build(
+            num_classes=protocol.num_classes, size=size, seed=config.seed * 1000 + i, **config.options
+        )
         train, test = clips.subset(fold.train), clips.subset(fold.test)
         est.fit(train, test if config.select == "oracle" else None)
         pred = est.predict(test)
@@ -314,8 +331,13 @@ def run_bench(
             _save_weights(est, run_dir / "weights" / f"fold_{i:03d}.safetensors")
         atomic_write_text(fold_file(i), frame.to_csv(index=False))
         seconds = time.perf_counter() - start
-        meta["folds"][str(i)] = {"name": fold.name, "status": "done", "n_test": len(test),
-                                 "n_train": len(train), "seconds": round(seconds, 3)}
+        meta["folds"][str(i)] = {
+            "name": fold.name,
+            "status": "done",
+            "n_test": len(test),
+            "n_train": len(train),
+            "seconds": round(seconds, 3),
+        }
         atomic_write_json(meta_path, meta)
         done += 1
         if on_fold:
@@ -329,7 +351,9 @@ def run_bench(
 def finalize(run_dir: Path, meta: dict[str, Any], protocol: Protocol) -> RunResult:
     """Concatenate the finished folds, write predictions.csv and metrics.json, update run.json."""
     files = sorted((run_dir / "folds").glob("fold_*.csv"))
-    pred = pd.concat([pd.read_csv(f, dtype={"sample": str, "subject": str}) for f in files], ignore_index=True)
+    pred = pd.concat(
+        [pd.read_csv(f, dtype={"sample": str, "subject": str}) for f in files], ignore_index=True
+    )
     pred = pred.sort_values(["fold", "sample"], kind="stable").reset_index(drop=True)
     atomic_write_text(run_dir / "predictions.csv", pred.to_csv(index=False))
     n_folds = int(meta["n_folds"])
@@ -373,7 +397,9 @@ def merge_runs(run_dirs: list[Path], out_dir: Path) -> RunResult:
             owner[f.name] = Path(d)
             atomic_write_text(out_dir / "folds" / f.name, f.read_text())
         folds_meta.update(m.get("folds", {}))
-        for w in sorted((Path(d) / "weights").glob("*.safetensors")) if (Path(d) / "weights").is_dir() else []:
+        for w in (
+            sorted((Path(d) / "weights").glob("*.safetensors")) if (Path(d) / "weights").is_dir() else []
+        ):
             (out_dir / "weights").mkdir(exist_ok=True)
             (out_dir / "weights" / w.name).write_bytes(w.read_bytes())
     meta = {

@@ -69,6 +69,8 @@ def uniform_indices(
     if rng is None:
         pos = ((edges[:-1] + edges[1:]) / 2).astype(int)
     else:
-        pos = np.array([rng.integers(int(edges[i]), max(int(edges[i]) + 1, int(edges[i + 1]))) for i in range(t)])
+        pos = np.array(
+            [rng.integers(int(edges[i]), max(int(edges[i]) + 1, int(edges[i + 1]))) for i in range(t)]
+        )
     pos[0] = 0  # position 0 is the onset
     return [onset + int(p) for p in np.clip(pos, 0, n - 1)]

@@ -28,7 +28,15 @@ from mer.protocols.emotions import canonical_emotion, three_class
 from mer.protocols.sample import AnnotationError, Sample, ValidationIssue
 
 SHEET_NAME = "SynthME-coding.csv"
-SHEET_COLUMNS = ("Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Action Units", "Estimated Emotion")
+SHEET_COLUMNS = (
+    "Subject",
+    "Filename",
+    "OnsetFrame",
+    "ApexFrame",
+    "OffsetFrame",
+    "Action Units",
+    "Estimated Emotion",
+)
 
 # Emotion → (weight, list of (probability, AU tokens) alternatives). Tokens may carry a side.
 # The pairings follow the real datasets' coding (CASME II, SAMM); overlaps are on purpose.
@@ -70,8 +78,10 @@ class Identity:
 def make_identity(rng: np.random.Generator) -> Identity:
     """Draw a subject; identity differences (tens of pixels) dwarf AU motions (a few pixels)."""
     tone = rng.uniform(0, 1)  # along a natural skin-tone axis, dark to light, with a little tint
-    skin = tuple(int(np.clip(c, 0, 255)) for c in np.array([95, 60, 45]) + tone * np.array([150, 135, 120])
-                 + rng.normal(0, 8, size=3))
+    skin = tuple(
+        int(np.clip(c, 0, 255))
+        for c in np.array([95, 60, 45]) + tone * np.array([150, 135, 120]) + rng.normal(0, 8, size=3)
+    )
     bg = tuple(int(x) for x in rng.integers(20, 235, size=3))
     return Identity(
         skin=skin,  # type: ignore[arg-type]
@@ -163,13 +173,25 @@ def render_face(
         img = img * (1 - cmask) + np.array(lip, np.float32) * cmask
         # Eyes: AU5 widens, AU7 narrows, AU6 pushes the lower lid up.
         open_ = identity.eye_h * fh * (1 + 0.6 * act(5, side) - 0.5 * act(7, side) - 0.25 * act(6, side))
-        cv2.ellipse(img, P(ex, ey), (int(identity.eye_w * fw * k), int(max(1, open_) * k)), 0, 0, 360,
-                    (250, 250, 250), -1, cv2.LINE_AA, sub)
+        cv2.ellipse(
+            img,
+            P(ex, ey),
+            (int(identity.eye_w * fw * k), int(max(1, open_) * k)),
+            0,
+            0,
+            360,
+            (250, 250, 250),
+            -1,
+            cv2.LINE_AA,
+            sub,
+        )
         cv2.circle(img, P(ex, ey), int(0.5 * max(1, open_) * k), (30, 30, 30), -1, cv2.LINE_AA, sub)
         # Brows: AU1 raises the inner end, AU2 the outer end, AU4 lowers and draws them together.
         by = ey - identity.brow_gap * fh
-        inner = (ex - sgn * identity.eye_w * fw * (1.1 - 0.3 * act(4, side)),
-                 by - amp * act(1, side) + amp * act(4, side))
+        inner = (
+            ex - sgn * identity.eye_w * fw * (1.1 - 0.3 * act(4, side)),
+            by - amp * act(1, side) + amp * act(4, side),
+        )
         outer = (ex + sgn * identity.eye_w * fw * 1.2, by - amp * act(2, side) + 0.6 * amp * act(4, side))
         mid = ((inner[0] + outer[0]) / 2, min(inner[1], outer[1]) - 0.03 * fh - 0.5 * amp * act(2, side))
         pts = np.array([P(*inner), P(*mid), P(*outer)], np.int32)
@@ -180,8 +202,15 @@ def render_face(
     wr = activation.get("9", 0.0)
     if wr > 0:
         for dx in (-0.07, 0.07):
-            cv2.line(img, P(nx + dx * fw, ny - 0.12 * fh), P(nx + dx * fw * 0.4, ny - 0.05 * fh),
-                     tuple(float(c) * (1 - 0.5 * wr) for c in identity.skin), 2, cv2.LINE_AA, sub)
+            cv2.line(
+                img,
+                P(nx + dx * fw, ny - 0.12 * fh),
+                P(nx + dx * fw * 0.4, ny - 0.05 * fh),
+                tuple(float(c) * (1 - 0.5 * wr) for c in identity.skin),
+                2,
+                cv2.LINE_AA,
+                sub,
+            )
     # Mouth: corners moved by AU12 (up, out), AU15 (down), AU14 (in), AU20 (out); AU10 lifts the upper
     # lip, AU17 pushes the lower lip and chin up, AU24 presses, AU25 parts.
     my = cy + identity.mouth_y * fh - 0.5 * amp * act(10, "L")
@@ -200,8 +229,9 @@ def render_face(
         cv2.polylines(img, [pts], False, lip, thick, cv2.LINE_AA, sub)
     # Chin crease, raised by AU17.
     chin_y = cy + 0.8 * fh - lift
-    cv2.ellipse(img, P(cx, chin_y), (int(0.18 * fw * k), int(0.04 * fh * k)), 0, 200, 340,
-                dark, 1, cv2.LINE_AA, sub)
+    cv2.ellipse(
+        img, P(cx, chin_y), (int(0.18 * fw * k), int(0.04 * fh * k)), 0, 200, 340, dark, 1, cv2.LINE_AA, sub
+    )
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
@@ -276,17 +306,22 @@ def write_synthme(
                 frame = render_face(ident, act, height, width, tuple(base_shift + drift[t]), tex, amplitude)
                 grain = rng.normal(0, noise, size=frame.shape)
                 frame = np.clip(frame + grain, 0, 255).astype(np.uint8)
-                cv2.imwrite(str(folder / f"img{onset + t}.jpg"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
-                            [cv2.IMWRITE_JPEG_QUALITY, 95])
-            rows.append({
-                "Subject": subject,
-                "Filename": name,
-                "OnsetFrame": onset,
-                "ApexFrame": onset + apex_pos,
-                "OffsetFrame": onset + n - 1,
-                "Action Units": "+".join(tokens),
-                "Estimated Emotion": label,
-            })
+                cv2.imwrite(
+                    str(folder / f"img{onset + t}.jpg"),
+                    cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
+                    [cv2.IMWRITE_JPEG_QUALITY, 95],
+                )
+            rows.append(
+                {
+                    "Subject": subject,
+                    "Filename": name,
+                    "OnsetFrame": onset,
+                    "ApexFrame": onset + apex_pos,
+                    "OffsetFrame": onset + n - 1,
+                    "Action Units": "+".join(tokens),
+                    "Estimated Emotion": label,
+                }
+            )
     sheet = out / SHEET_NAME
     with open(sheet, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(SHEET_COLUMNS))
@@ -299,7 +334,9 @@ def _int_cell(value: str, column: str, row: int, sheet: Path, sample: str) -> in
     try:
         return int(float(value))
     except (TypeError, ValueError):
-        raise AnnotationError(f"{sheet}: row {row} ({sample}), column {column}: not a frame number: {value!r}") from None
+        raise AnnotationError(
+            f"{sheet}: row {row} ({sample}), column {column}: not a frame number: {value!r}"
+        ) from None
 
 
 def parse_synthme(sheet: Path) -> ParseResult:
@@ -323,36 +360,42 @@ def parse_synthme(sheet: Path) -> ParseResult:
         apex = _int_cell(r["ApexFrame"], "ApexFrame", i, sheet, sid)
         offset = _int_cell(r["OffsetFrame"], "OffsetFrame", i, sheet, sid)
         if offset < onset:
-            issues.append(ValidationIssue(i, sid, "OffsetFrame", f"offset {offset} before onset {onset}", fatal=True))
+            issues.append(
+                ValidationIssue(i, sid, "OffsetFrame", f"offset {offset} before onset {onset}", fatal=True)
+            )
             continue
         if not onset <= apex <= offset:
             issues.append(ValidationIssue(i, sid, "ApexFrame", f"apex {apex} outside [{onset}, {offset}]"))
         parsed = parse_au_cell(r["Action Units"])
         issues.extend(ValidationIssue(i, sid, "Action Units", w) for w in parsed.warnings)
-        samples.append(Sample(
-            dataset="synthme",
-            subject=r["Subject"],
-            sample_id=sid,
-            source=f"sub{r['Subject']}/{r['Filename']}",
-            onset=onset,
-            apex=apex,
-            offset=offset,
-            emotion=canonical_emotion(r["Estimated Emotion"]),
-            aus=parsed.aus,
-            au_text=r["Action Units"],
-            row=i,
-        ))
+        samples.append(
+            Sample(
+                dataset="synthme",
+                subject=r["Subject"],
+                sample_id=sid,
+                source=f"sub{r['Subject']}/{r['Filename']}",
+                onset=onset,
+                apex=apex,
+                offset=offset,
+                emotion=canonical_emotion(r["Estimated Emotion"]),
+                aus=parsed.aus,
+                au_text=r["Action Units"],
+                row=i,
+            )
+        )
     return ParseResult(samples, issues)
 
 
-SYNTHME = register_dataset(DatasetSpec(
-    name="synthme",
-    title="SynthME (synthetic)",
-    parse=parse_synthme,
-    sheet_globs=(SHEET_NAME,),
-    fps=200.0,
-    licence="built in; no licence needed",
-))
+SYNTHME = register_dataset(
+    DatasetSpec(
+        name="synthme",
+        title="SynthME (synthetic)",
+        parse=parse_synthme,
+        sheet_globs=(SHEET_NAME,),
+        fps=200.0,
+        licence="built in; no licence needed",
+    )
+)
 
 
 def three_class_label(sample: Sample) -> str | None:

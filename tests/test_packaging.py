@@ -1,8 +1,9 @@
 """The repository root is the package ``mer``: every sub-package must be listed in pyproject.toml,
 or a wheel would silently miss it."""
 
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 REPO = Path(__file__).resolve().parents[1]
 SKIP = {"tests", "benchmarks", ".venv", "build", "runs", ".mer-home", ".git"}

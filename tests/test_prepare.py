@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-
 from _synth import small_synth
+
 from mer.catalog import load_all
 from mer.protocols.layouts import FrameError
 from mer.protocols.prepare import Recipe, prepare
@@ -44,7 +44,9 @@ def test_clipset_labels_follow_protocol(tmp_path):
     clips = prep.clipset(proto)
     assert len(clips) == sum(s.emotion != "others" for s in prep.samples)
     for s, y in zip(clips.samples, clips.labels, strict=True):
-        expected = "positive" if s.emotion == "happiness" else "surprise" if s.emotion == "surprise" else "negative"
+        expected = (
+            "positive" if s.emotion == "happiness" else "surprise" if s.emotion == "surprise" else "negative"
+        )
         assert proto.classes[y] == expected
     folds = proto.folds(clips.samples)
     assert [f.name for f in folds] == sorted({f"sub{s.subject}" for s in clips.samples})

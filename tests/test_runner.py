@@ -7,9 +7,9 @@ import time
 
 import pandas as pd
 import pytest
+from _synth import small_synth
 from typer.testing import CliRunner
 
-from _synth import small_synth
 from mer.catalog import load_all
 from mer.protocols.runner import RunConfig, RunConfigError, merge_runs, run_bench
 
@@ -49,7 +49,9 @@ def test_folds_then_merge_equals_one_full_run(tmp_path):
     got, want = _metrics(merged.run_dir), _metrics(full.run_dir)
     for k in ("uf1", "uar", "acc", "confusion"):
         assert got[k] == want[k]
-    assert pd.read_csv(merged.run_dir / "predictions.csv").equals(pd.read_csv(full.run_dir / "predictions.csv"))
+    assert pd.read_csv(merged.run_dir / "predictions.csv").equals(
+        pd.read_csv(full.run_dir / "predictions.csv")
+    )
     with pytest.raises(RunConfigError, match="fold fold_001 is in both"):
         merge_runs([a.run_dir, b.run_dir, b.run_dir], runs / "bad")
 
@@ -67,7 +69,9 @@ def test_existing_run_with_other_config_is_refused(tmp_path):
     small_synth(tmp_path / "synth")
     run_bench(RunConfig(model="chance", protocol="loso-synth-3"), runs_dir=tmp_path / "r", run_id="x")
     with pytest.raises(RunConfigError, match="seed=0"):
-        run_bench(RunConfig(model="chance", protocol="loso-synth-3", seed=1), runs_dir=tmp_path / "r", run_id="x")
+        run_bench(
+            RunConfig(model="chance", protocol="loso-synth-3", seed=1), runs_dir=tmp_path / "r", run_id="x"
+        )
 
 
 def test_killed_run_resumes_with_same_metrics(tmp_path):
@@ -77,7 +81,8 @@ def test_killed_run_resumes_with_same_metrics(tmp_path):
     code = (
         "from mer.catalog import load_all; load_all()\n"
         "from mer.protocols.runner import RunConfig, run_bench\n"
-        f"run_bench(RunConfig(model='lbptop-svm', protocol='loso-synth-3'), runs_dir={str(runs)!r}, run_id='r')\n"
+        "run_bench(RunConfig(model='lbptop-svm', protocol='loso-synth-3'),\n"
+        f"          runs_dir={str(runs)!r}, run_id='r')\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], env=env)
     folds = runs / "r" / "folds"
@@ -111,8 +116,21 @@ def test_cli_bench_run_prints_metrics(tmp_path):
     from mer.cli import app
 
     small_synth(tmp_path / "synth")
-    r = CliRunner().invoke(app, ["bench", "run", "--model", "majority", "--protocol", "loso-synth-3",
-                                 "--runs-dir", str(tmp_path / "runs"), "--folds", "0-1"])
+    r = CliRunner().invoke(
+        app,
+        [
+            "bench",
+            "run",
+            "--model",
+            "majority",
+            "--protocol",
+            "loso-synth-3",
+            "--runs-dir",
+            str(tmp_path / "runs"),
+            "--folds",
+            "0-1",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "UF1" in r.output and "2/5" in r.output
 
@@ -133,8 +151,12 @@ def test_non_finite_probabilities_are_refused(tmp_path):
             return {}
 
     if "nan-model" not in MODELS:
-        MODELS.register("nan-model", ModelSpec("nan-model", lambda **_: NaNModel(), ("base",),
-                                               recipe={"base": {"frames": 4, "size": 16}}))
+        MODELS.register(
+            "nan-model",
+            ModelSpec(
+                "nan-model", lambda **_: NaNModel(), ("base",), recipe={"base": {"frames": 4, "size": 16}}
+            ),
+        )
     small_synth(tmp_path / "synth")
     with pytest.raises(FloatingPointError, match="fold 0: model returned non-finite"):
         run_bench(RunConfig(model="nan-model", protocol="loso-synth-3"), runs_dir=tmp_path / "runs")

@@ -4,7 +4,9 @@ import pytest
 from mer.protocols.sampling import keyframe_indices, uniform_indices
 
 
-@pytest.mark.parametrize(("onset", "apex", "offset", "t"), [(10, 25, 60, 16), (1, 2, 3, 16), (5, 5, 40, 8), (0, 39, 39, 16)])
+@pytest.mark.parametrize(
+    ("onset", "apex", "offset", "t"), [(10, 25, 60, 16), (1, 2, 3, 16), (5, 5, 40, 8), (0, 39, 39, 16)]
+)
 def test_keyframes_keep_onset_apex_offset(onset, apex, offset, t):
     idx = keyframe_indices(onset, apex, offset, t)
     assert len(idx) == t

@@ -2,8 +2,8 @@ import csv
 import hashlib
 
 import numpy as np
-
 from _synth import small_synth
+
 from mer.protocols.synthme import make_identity, parse_synthme, render_face
 
 
