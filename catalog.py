@@ -12,6 +12,7 @@ _MODULES = (
     "mer.protocols.synthme",
     "mer.protocols.builtin",
     "mer.protocols.real",
+    "mer.protocols.au_protocols",
     "mer.baselines",
     "mer.merclip",
 )

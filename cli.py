@@ -27,6 +27,8 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(models_app, name="models")
 app.add_typer(protocols_app, name="protocols")
 app.add_typer(leaderboard_app, name="leaderboard")
+zoo_app = typer.Typer(help="Model zoo: pull, push, inspect and convert weights.", no_args_is_help=True)
+app.add_typer(zoo_app, name="zoo")
 
 console = Console()
 err = Console(stderr=True)
@@ -319,6 +321,13 @@ def bench_run(
         list[str] | None, typer.Option("--option", "-o", help="Model option KEY=VALUE.")
     ] = None,
     save_weights: Annotated[str, typer.Option(help="none | last | all")] = "none",
+    init: Annotated[
+        str | None,
+        typer.Option(
+            help="Deep models' starting weights: clip | random | run:RUN_ID | zoo name | hf-hub:org/name "
+            "| local-dir:PATH | a checkpoint file (see mer.zoo.init)."
+        ),
+    ] = None,
 ) -> None:
     """Train and evaluate a model under a protocol; resumes an interrupted run."""
     _load()
@@ -336,6 +345,10 @@ def bench_run(
             options[k] = json.loads(v)
         except json.JSONDecodeError:
             options[k] = v
+    if init is not None:
+        from mer.zoo.init import resolve_init
+
+        options["init"] = resolve_init(init, model, runs_dir)
     config = RunConfig(
         model=model,
         protocol=protocol,
@@ -399,6 +412,146 @@ def leaderboard_build(
         console.print(line, highlight=False, markup=False)
     if result.stale:
         raise typer.Exit(1)
+
+
+# -------------------------------------------------------------------------------------------- zoo
+
+
+@zoo_app.command("list")
+@friendly_errors
+def zoo_list() -> None:
+    """The catalogue of published models and what is in the local Hugging Face cache."""
+    from mer.zoo.hub import cache_listing, hf_cache_dir, load_catalogue
+
+    rows = [
+        [
+            e.name,
+            e.kind,
+            e.repo_id or "-",
+            e.revision or "main",
+            e.protocol or "-",
+            ", ".join(f"{k}={v:.3f}" for k, v in e.metrics.items()) or "-",
+            "yes" if e.published else "not yet",
+            e.description,
+        ]
+        for e in load_catalogue()
+    ]
+    console.print(
+        _table(
+            "catalogue",
+            ["name", "kind", "repo", "revision", "protocol", "metrics", "published", "description"],
+            rows,
+        )
+    )
+    cached = [
+        [
+            c.repo_id,
+            c.commit[:12],
+            ", ".join(c.refs) or "-",
+            f"{c.size_bytes / 1e6:.1f} MB",
+            c.model or ("(not a mer artifact)" if not c.mer_artifact else "-"),
+            c.protocol or "-",
+        ]
+        for c in cache_listing()
+    ]
+    console.print(
+        _table(
+            f"local cache ({hf_cache_dir()})", ["repo", "commit", "refs", "size", "model", "protocol"], cached
+        )
+    )
+
+
+@zoo_app.command("pull")
+@friendly_errors
+def zoo_pull(
+    name: Annotated[str, typer.Argument(help="Catalogue name, org/name or hf-hub:org/name[@revision].")],
+    revision: Annotated[str | None, typer.Option(help="Branch, tag or commit.")] = None,
+    force_download: Annotated[bool, typer.Option(help="Download again (repairs a corrupted cache).")] = False,
+) -> None:
+    """Fetch a model into the Hugging Face cache and verify it (offline: find it in the cache)."""
+    from mer.zoo.hub import pull
+
+    result = pull(name, revision=revision, force_download=force_download)
+    how = "found in the cache (offline)" if result.offline else "pulled"
+    console.print(f"{result.name}: {how} → {result.path}", highlight=False)
+    if result.config is not None:
+        console.print(
+            f"  {result.config.model}-{result.config.size} on {result.config.protocol}, "
+            f"weights sha256 {result.config.weights_sha256[:16]}… verified",
+            highlight=False,
+        )
+
+
+@zoo_app.command("push")
+@friendly_errors
+def zoo_push(
+    run: Annotated[str, typer.Argument(help="Run id (under --runs-dir) or run directory.")],
+    repo: Annotated[str, typer.Option(help="Hub repository org/name (created if missing).")],
+    private: Annotated[bool, typer.Option(help="Create the repository private.")] = False,
+    fold: Annotated[int | None, typer.Option(help="Which fold's model (default: the last saved).")] = None,
+    runs_dir: Annotated[Path, typer.Option(help="Where run directories are.")] = Path("runs"),
+    revision: Annotated[str | None, typer.Option(help="Branch to commit to (default main).")] = None,
+) -> None:
+    """Upload a run's artifact (config.json, model.safetensors, README.md) in one commit."""
+    from mer.zoo.artifact import run_path
+    from mer.zoo.hub import push
+
+    result = push(
+        run_path(run.removeprefix("run:"), runs_dir), repo, private=private, fold=fold, revision=revision
+    )
+    console.print(
+        f"pushed {result.config.model}-{result.config.size} (fold {result.config.fold}) → "
+        f"{result.url} @ {result.commit}",
+        highlight=False,
+    )
+
+
+@zoo_app.command("export")
+@friendly_errors
+def zoo_export(
+    run: Annotated[str, typer.Argument(help="Run id (under --runs-dir) or run directory.")],
+    out: Annotated[Path, typer.Option(help="Artifact folder to write.")],
+    fold: Annotated[int | None, typer.Option(help="Which fold's model (default: the last saved).")] = None,
+    runs_dir: Annotated[Path, typer.Option(help="Where run directories are.")] = Path("runs"),
+) -> None:
+    """Write a run's artifact folder locally (what `mer zoo push` would upload)."""
+    from mer.zoo.artifact import export_run, run_path
+
+    config = export_run(run_path(run.removeprefix("run:"), runs_dir), out, fold)
+    console.print(f"wrote {out} ({config.model}-{config.size}, fold {config.fold})", highlight=False)
+
+
+@zoo_app.command("info")
+@friendly_errors
+def zoo_info(
+    name: Annotated[
+        str, typer.Argument(help="Catalogue name, hf-hub:org/name, local-dir:PATH or run:RUN_ID.")
+    ],
+    runs_dir: Annotated[Path, typer.Option(help="Where run: looks.")] = Path("runs"),
+) -> None:
+    """Describe a model: catalogue entry, and its artifact config when it is local or cached."""
+    from mer.zoo.hub import describe
+
+    console.print_json(json.dumps(describe(name, runs_dir), default=str))
+
+
+@zoo_app.command("convert")
+@friendly_errors
+def zoo_convert(
+    src: Annotated[
+        Path, typer.Argument(help="Checkpoint (.safetensors, or a tensors-only .pth/.pyth/.pt/.bin).")
+    ],
+    kind: Annotated[str, typer.Option(help="uniformerv2 | viclip-text | open_clip-text | open_clip-visual")],
+    out: Annotated[Path, typer.Option(help="Converted .safetensors to write.")],
+    size: Annotated[str, typer.Option(help="Target size checked against (base | tiny).")] = "base",
+) -> None:
+    """Convert an external checkpoint to mer's key names; reports missing / unexpected keys."""
+    from mer.zoo.convert import convert_checkpoint, save_converted
+
+    report = convert_checkpoint(src, kind, size)
+    save_converted(report, out)
+    console.print(report.summary(), highlight=False, markup=False)
+    console.print(f"wrote {out}", highlight=False)
 
 
 # ------------------------------------------------------------------------------------------- demo

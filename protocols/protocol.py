@@ -45,6 +45,8 @@ class Protocol:
         train_splits: Split names used for training.
         test_split: Split name used for testing.
         reference: Where the definition comes from (paper table).
+        targets_of: For task "au": a kept sample → its 0/1 target per class (AU) in ``classes`` order;
+            ``label_of`` then only decides which samples are kept.
     """
 
     name: str
@@ -61,6 +63,7 @@ class Protocol:
     reference: str = ""
     expected_folds: int | None = None
     extras: dict = field(default_factory=dict, hash=False, compare=False)
+    targets_of: Callable[[Sample], np.ndarray] | None = field(default=None, compare=False)
 
     @property
     def num_classes(self) -> int:
@@ -70,8 +73,13 @@ class Protocol:
         """Keep the samples this protocol uses and give each its label index.
 
         Returns:
-            The kept samples (sheet order) and their integer labels.
+            The kept samples (sheet order) and their integer labels (``[N, K]`` 0/1 targets when the
+            protocol has ``targets_of``).
         """
+        if self.targets_of is not None:
+            kept = [s for s in samples if self.label_of(s) is not None]
+            rows = [np.asarray(self.targets_of(s), dtype=np.int64) for s in kept]
+            return kept, np.stack(rows) if rows else np.zeros((0, self.num_classes), dtype=np.int64)
         index = {c: i for i, c in enumerate(self.classes)}
         kept, labels = [], []
         for s in samples:

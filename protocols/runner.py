@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from mer.protocols.clipset import ClipSet
-from mer.protocols.io import atomic_write_json, atomic_write_text
+from mer.protocols.io import atomic_write_json, atomic_write_text, stable_hash
 from mer.protocols.metrics import emotion_metrics, per_fold_summary
 from mer.protocols.prepare import PreparedSet, Recipe, prepare
 from mer.protocols.protocol import PROTOCOLS, Fold, Protocol, parse_folds
@@ -32,6 +32,9 @@ from mer.zoo.api import MODELS, ModelSpec, Predictions
 # Task → function(run_dir predictions DataFrame, protocol) → metrics dict. Tasks other than
 # single-label emotion recognition (AU detection) add themselves here.
 TASK_METRICS: dict[str, Callable[[pd.DataFrame, Protocol], dict[str, Any]]] = {}
+# Task → function(fold, test clips, predictions, class names) → that fold's predictions table, for tasks
+# whose predictions are not one class per clip (AU detection writes y_true_AU12, y_pred_AU12, p_AU12...).
+TASK_FRAMES: dict[str, Callable[[Fold, ClipSet, Predictions, tuple[str, ...]], pd.DataFrame]] = {}
 
 
 class RunConfigError(ValueError):
@@ -69,6 +72,9 @@ class RunConfig:
         parts = [self.protocol, f"{self.model}-{size}", f"seed{self.seed}"]
         if self.select != "last":
             parts.append(self.select)
+        if self.options:
+            # Options (--init, recipe switches) change the numbers: their hash keeps runs apart.
+            parts.append("opt-" + stable_hash(self.options, 8))
         if self.folds:
             parts.append("folds" + self.folds.replace(",", "_"))
         return "__".join(parts)
@@ -201,7 +207,8 @@ def _save_weights(est: Any, path: Path) -> None:
     for k, v in state.items():
         if hasattr(v, "detach"):
             v = v.detach().cpu().float().numpy() if v.is_floating_point() else v.detach().cpu().numpy()
-        arrays[k] = np.ascontiguousarray(np.asarray(v))
+        # np.array keeps 0-d tensors 0-d (np.ascontiguousarray would make them shape (1,))
+        arrays[k] = np.array(v, order="C", copy=True)
     tmp = path.with_suffix(".tmp")
     save_file(arrays, str(tmp))
     tmp.replace(path)
@@ -325,7 +332,7 @@ def run_bench(
         train, test = clips.subset(fold.train), clips.subset(fold.test)
         est.fit(train, test if config.select == "oracle" else None)
         pred = est.predict(test)
-        frame = _fold_frame(fold, test, pred, protocol.classes)
+        frame = TASK_FRAMES.get(protocol.task, _fold_frame)(fold, test, pred, protocol.classes)
         if config.save_weights == "all" or (config.save_weights == "last" and i == wanted[-1]):
             (run_dir / "weights").mkdir(exist_ok=True)
             _save_weights(est, run_dir / "weights" / f"fold_{i:03d}.safetensors")

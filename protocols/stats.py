@@ -54,7 +54,11 @@ def dataset_stats(dataset: str, annotations: Path, protocol: str | None = None) 
     if proto.dataset != dataset:
         raise ValueError(f"protocol {protocol!r} is defined on dataset {proto.dataset!r}, not {dataset!r}")
     kept, labels = proto.select(samples)
-    counts = Counter(int(x) for x in labels)
+    # AU protocols give [N, K] 0/1 targets: a class count is then the AU's positives.
+    if labels.ndim == 1:
+        counts = Counter(int(x) for x in labels)
+    else:
+        counts = Counter(dict(enumerate(labels.sum(0).tolist())))
     folds = proto.folds(kept) if kept else []
     if proto.expected_folds is not None and len(folds) != proto.expected_folds:
         issues.append(

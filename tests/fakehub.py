@@ -50,8 +50,9 @@ class FakeHub:
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.timeout = 1.0
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def endpoint(self) -> str:
@@ -84,7 +85,10 @@ class FakeHub:
         repo_id = f"{org}/{name}" if org else name
         with self._lock:
             if repo_id in self.repos:
-                return 409, {"error": "You already created this model repo", "url": f"{self.endpoint}/{repo_id}"}
+                return 409, {
+                    "error": "You already created this model repo",
+                    "url": f"{self.endpoint}/{repo_id}",
+                }
             private = bool(body.get("private")) or body.get("visibility") == "private"
             self.repos[repo_id] = FakeRepo(private=private)
         return 200, {"url": f"{self.endpoint}/{repo_id}", "name": repo_id}
@@ -103,22 +107,37 @@ class FakeHub:
                     files.pop(value["path"], None)
                 elif item["key"] != "header":
                     return 400, {"error": f"fake hub does not support {item['key']}"}
-            digest = hashlib.sha1(repr(sorted((p, hashlib.sha1(b).hexdigest()) for p, b in files.items())).encode())
+            digest = hashlib.sha1(
+                repr(sorted((p, hashlib.sha1(b).hexdigest()) for p, b in files.items())).encode()
+            )
             digest.update((parent or "").encode())
             oid = digest.hexdigest()
             repo.commits[oid] = files
             repo.refs[revision] = oid
-        return 200, {"commitUrl": f"{self.endpoint}/{repo_id}/commit/{oid}", "commitOid": oid,
-                     "pullRequestUrl": None}
+        return 200, {
+            "commitUrl": f"{self.endpoint}/{repo_id}/commit/{oid}",
+            "commitOid": oid,
+            "pullRequestUrl": None,
+        }
 
     def info(self, repo_id: str, oid: str) -> dict[str, Any]:
         files = self.repos[repo_id].commits[oid]
-        return {"id": repo_id, "modelId": repo_id, "sha": oid, "private": self.repos[repo_id].private,
-                "siblings": [{"rfilename": p} for p in sorted(files)], "tags": [], "downloads": 0, "likes": 0}
+        return {
+            "id": repo_id,
+            "modelId": repo_id,
+            "sha": oid,
+            "private": self.repos[repo_id].private,
+            "siblings": [{"rfilename": p} for p in sorted(files)],
+            "tags": [],
+            "downloads": 0,
+            "likes": 0,
+        }
 
     def tree(self, repo_id: str, oid: str) -> list[dict[str, Any]]:
         files = self.repos[repo_id].commits[oid]
-        return [{"type": "file", "path": p, "size": len(b), "oid": _blob_id(b)} for p, b in sorted(files.items())]
+        return [
+            {"type": "file", "path": p, "size": len(b), "oid": _blob_id(b)} for p, b in sorted(files.items())
+        ]
 
 
 def _blob_id(content: bytes) -> str:
@@ -132,11 +151,18 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
         def log_message(self, *args: Any) -> None:  # quiet
             pass
 
-        def _send(self, status: int, body: Any = None, headers: dict[str, str] | None = None,
-                  raw: bytes | None = None) -> None:
+        def _send(
+            self,
+            status: int,
+            body: Any = None,
+            headers: dict[str, str] | None = None,
+            raw: bytes | None = None,
+        ) -> None:
             data = raw if raw is not None else json.dumps(body if body is not None else {}).encode()
             self.send_response(status)
-            self.send_header("Content-Type", "application/octet-stream" if raw is not None else "application/json")
+            self.send_header(
+                "Content-Type", "application/octet-stream" if raw is not None else "application/json"
+            )
             self.send_header("Content-Length", str(len(data)))
             for k, v in (headers or {}).items():
                 self.send_header(k, v)
@@ -166,9 +192,20 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                         return self._not_found("RepoNotFound", f"Repository {repo_id} not found")
                     if parts[4] == "preupload":
                         files = json.loads(body)["files"]
-                        return self._send(200, {"files": [
-                            {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": None}
-                            for f in files]})
+                        return self._send(
+                            200,
+                            {
+                                "files": [
+                                    {
+                                        "path": f["path"],
+                                        "uploadMode": "regular",
+                                        "shouldIgnore": False,
+                                        "oid": None,
+                                    }
+                                    for f in files
+                                ]
+                            },
+                        )
                     lines = [json.loads(line) for line in body.splitlines() if line.strip()]
                     return self._send(*hub.commit(repo_id, parts[5], lines))
                 return self._send(404, {"error": f"fake hub: no route POST {path}"})
@@ -194,11 +231,15 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                     return self._not_found("RevisionNotFound", f"Revision not found in {repo_id}")
                 name = unquote("/".join(parts[4:]))
                 if name not in repo.commits[oid]:
-                    return self._send(404, {"error": "Entry not found"},
-                                      {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": oid})
+                    return self._send(
+                        404,
+                        {"error": "Entry not found"},
+                        {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": oid},
+                    )
                 content = repo.served.get(name, repo.commits[oid][name])
-                return self._send(200, raw=content,
-                                  headers={"X-Repo-Commit": oid, "ETag": f'"{_blob_id(content)}"'})
+                return self._send(
+                    200, raw=content, headers={"X-Repo-Commit": oid, "ETag": f'"{_blob_id(content)}"'}
+                )
             return self._send(404, {"error": f"fake hub: no route {self.command} {path}"})
 
         def do_GET(self) -> None:  # noqa: N802

@@ -1,0 +1,456 @@
+"""Micro-AU CLIP estimators (reconstruction from the abstract, SPEC B) and their registration.
+
+``base`` loads CLIP ViT-B/16 (image and text towers) from the local Hugging Face cache only; ``tiny``
+builds a small open_clip ViT image tower (64 px, patch 8) and a small text tower with random weights,
+so that it runs on a CPU and learns SynthME from scratch. Training (SPEC B.5, assumed): AdamW with the
+shared loop; one learning rate for the whole network (the loop has a single LR; B.5 assumes 1e-5 for
+the backbone and 1e-4 for new modules, 3e-5 is used for both at ``base``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mer.baselines.microau_clip.emotions import class_prototypes, rule_scores, softmax_rows
+from mer.baselines.microau_clip.losses import (
+    cooccurrence_target,
+    gd_loss,
+    miaucl,
+    positive_weights,
+    weighted_bce,
+)
+from mer.baselines.microau_clip.model import MicroAUClip, MicroAUClipConfig
+from mer.merclip.losses import clip_loss
+from mer.merclip.prompts import ACTION_PHRASES, TEMPLATES, describe_aus, join_style
+from mer.merclip.text import FrozenTextTower, PromptBank, load_clip_b16, tiny_clip
+from mer.protocols.au_metrics import au_detection_metrics
+from mer.protocols.au_protocols import DATASET_AUS, au_names, au_targets, present_aus
+from mer.protocols.clipset import ClipSet
+from mer.protocols.sample import AU
+from mer.zoo.api import ModelSpec, Predictions, register_model
+from mer.zoo.deep import DeepEstimator
+from mer.zoo.train import TrainConfig, train_model
+
+# Three key frames (onset, apex, offset: SPEC A.1's key-frame rule keeps all three); the apex is at
+# index T // 2 for any T.
+PREPARE: dict[str, dict[str, int]] = {"base": {"frames": 3, "size": 224}, "tiny": {"frames": 3, "size": 64}}
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+# MiAUCL prompts (SPEC B.3.5, assumed): an AU's phrase said to be present, or said to be absent.
+PRESENT_TEMPLATES = ("This micro-expression involves {}.", "The face is {}.", "A person {}.")
+ABSENT_TEMPLATES = ("This micro-expression does not involve {}.", "The face is not {}.", "A person not {}.")
+#: AU vocabulary of a label-free model on a dataset without an AU protocol.
+DEFAULT_VOCABULARY = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 24, 25)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Component switches (the ablations of the issue) and the input.
+
+    Attributes:
+        pta: Patch Token Attention over AU regions.
+        gda: Global Dependency Attention across AU tokens.
+        gdloss: GDLoss on the GDA attention (needs ``gda``).
+        miaucl: Text-similarity head with the MiAUCL loss (else a linear head, BCE only).
+        input: "pair" (apex + onset–apex difference) or "apex".
+        combination_prompts: Align a global embedding with the AU-combination description (the
+            label-free ``prompts`` scorer reads it).
+    """
+
+    pta: bool = True
+    gda: bool = True
+    gdloss: bool = True
+    miaucl: bool = True
+    input: str = "pair"
+    combination_prompts: bool = False
+
+
+def network_config(size: str, aus: tuple[int, ...], variant: Variant) -> MicroAUClipConfig:
+    """Architecture at ``size`` for ``variant``."""
+    switches = dict(
+        pta=variant.pta,
+        gda=variant.gda,
+        text_head=variant.miaucl,
+        input=variant.input,
+        global_embedding=variant.combination_prompts,
+    )
+    if size == "base":
+        return MicroAUClipConfig(aus=aus, **switches)
+    if size == "tiny":
+        return MicroAUClipConfig(
+            aus=aus, image_size=64, patch_size=8, width=64, layers=2, heads=4, au_dim=64, embed_dim=32,
+            gda_heads=4, **switches,
+        )  # fmt: skip
+    raise ValueError(f"unknown size {size!r} (base or tiny)")
+
+
+def train_recipe(size: str, epochs: int | None = None) -> TrainConfig:
+    """``base``: 30 epochs, batch 32, LR 3e-5. ``tiny`` (from scratch, CPU): 30 epochs, LR 2e-3."""
+    if size == "base":
+        cfg = TrainConfig(epochs=30, batch_size=32, lr=3e-5, warmup_epochs=3, eval_batch_size=64)
+    else:
+        cfg = TrainConfig(epochs=30, batch_size=32, lr=2e-3, warmup_epochs=2, eval_batch_size=128)
+    if epochs:
+        cfg = replace(cfg, epochs=epochs, warmup_epochs=min(cfg.warmup_epochs, max(0, epochs // 5)))
+    return cfg
+
+
+def build_towers(
+    size: str, cfg: MicroAUClipConfig, need_text: bool
+) -> tuple[nn.Module, FrozenTextTower | None]:
+    """The image tower and (when needed) the frozen text tower at ``size``.
+
+    Raises:
+        MissingWeightsError: ``base`` without CLIP ViT-B/16 in the local Hugging Face cache (the
+            message names the download command).
+    """
+    if size == "base":
+        clip = load_clip_b16()
+        visual = clip.visual
+        return visual, FrozenTextTower(clip) if need_text else None
+    from open_clip.transformer import VisionTransformer
+
+    visual = VisionTransformer(
+        image_size=cfg.image_size, patch_size=cfg.patch_size, width=cfg.width, layers=cfg.layers,
+        heads=cfg.heads, mlp_ratio=2.0, output_dim=cfg.embed_dim,
+    )  # fmt: skip
+    return visual, FrozenTextTower(tiny_clip(embed_dim=cfg.embed_dim)) if need_text else None
+
+
+def au_anchor_features(tower: FrozenTextTower, aus: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per AU, the absent / present prompt features ``[K, E]`` (template ensemble, centred).
+
+    Each is the mean of the normalised features of its templates; the mean over all 2K anchors is then
+    subtracted, because CLIP-style text features share a large common direction that would make the
+    "present" and "absent" prompts of an AU nearly identical.
+    """
+
+    def ensemble(templates: tuple[str, ...], au: int) -> torch.Tensor:
+        phrase = ACTION_PHRASES.get(au, f"action unit {au}")
+        return F.normalize(tower.encode([t.format(phrase) for t in templates]).float(), dim=-1).mean(0)
+
+    absent = torch.stack([ensemble(ABSENT_TEMPLATES, a) for a in aus])
+    present = torch.stack([ensemble(PRESENT_TEMPLATES, a) for a in aus])
+    centre = torch.cat([absent, present]).mean(0, keepdim=True)
+    return absent - centre, present - centre
+
+
+def make_images(
+    frames: torch.Tensor, cfg: MicroAUClipConfig, flip: torch.Tensor | None = None
+) -> torch.Tensor:
+    """uint8 key frames ``[N, T, H, W, 3]`` → the network input ``[N, 3 or 6, S, S]``.
+
+    The apex (index ``T // 2``) normalised with CLIP's mean / std, and for the pair input the
+    ``diff_gain``-scaled onset→apex difference in the same units.
+    """
+    t = frames.shape[1]
+    x = frames[:, [0, t // 2]].permute(0, 1, 4, 2, 3).float().div_(255)  # [N, 2, 3, H, W]
+    n = x.shape[0]
+    if x.shape[-1] != cfg.image_size or x.shape[-2] != cfg.image_size:
+        x = F.interpolate(x.flatten(0, 1), size=(cfg.image_size,) * 2, mode="bilinear", antialias=True)
+        x = x.reshape(n, 2, 3, cfg.image_size, cfg.image_size)
+    if flip is not None:  # AU targets have their sides merged, so a mirrored face keeps its labels
+        x = torch.where(flip[:, None, None, None, None], x.flip(-1), x)
+    mean = torch.tensor(CLIP_MEAN, device=x.device)[:, None, None]
+    std = torch.tensor(CLIP_STD, device=x.device)[:, None, None]
+    apex = (x[:, 1] - mean) / std
+    if cfg.input == "apex":
+        return apex
+    return torch.cat([apex, cfg.diff_gain * (x[:, 1] - x[:, 0]) / std], dim=1)
+
+
+def combination_text(sample_aus: set[int], vocabulary: tuple[int, ...], dataset: str) -> str:
+    """The AU-combination description of a sample over the vocabulary (MER-CLIP's Eq. 5 rule)."""
+    return describe_aus([AU(a) for a in sorted(sample_aus & set(vocabulary))], join=join_style(dataset))
+
+
+class MultiLabelEstimator(DeepEstimator):
+    """:class:`DeepEstimator` for multi-label AU detection: a sigmoid per AU, present at p ≥ 0.5;
+    ``--select oracle`` keeps the epoch with the best mean F1 on ``val``."""
+
+    def fit(self, train: ClipSet, val: ClipSet | None = None) -> None:
+        if self.setup_fn is not None:
+            self.setup_fn(self, train)
+        evaluate = None
+        if val is not None:
+            y_val = np.asarray(val.labels)
+
+            def evaluate(model: nn.Module, epoch: int) -> float:
+                pred = (self._logits(val).sigmoid().numpy() >= 0.5).astype(np.int64)
+                return au_detection_metrics(y_val, pred, val.class_names)["mean_f1"]
+
+        checkpoint = self.work_dir / "checkpoint.pt" if self.work_dir is not None else None
+        self.result = train_model(
+            self.model, train, loss_fn=self.loss_fn, batch_fn=self.batch_fn, cfg=self.config,
+            device=self.device, seed=self.seed, checkpoint=checkpoint, evaluate=evaluate,
+        )  # fmt: skip
+
+    @torch.no_grad()
+    def outputs(self, clips: ClipSet, key: str) -> torch.Tensor:
+        """One entry of the network's output dict over ``clips`` (e.g. the global ``embedding``)."""
+        self.model.eval()
+        out, bs = [], self.config.eval_batch_size
+        for i in range(0, len(clips), bs):
+            batch = self.batch_fn(clips, np.arange(i, min(i + bs, len(clips))), False, self.device)
+            out.append(self.model(batch["image"])[key].float().cpu())
+        return torch.cat(out)
+
+    def predict(self, test: ClipSet) -> Predictions:
+        probs = self._logits(test).sigmoid().numpy()
+        return Predictions((probs >= 0.5).astype(np.int64), probs, extras={"model": self.name, **self.info})
+
+
+def build_au_estimator(
+    variant: Variant,
+    *,
+    num_classes: int,
+    size: str = "base",
+    seed: int = 0,
+    aus: tuple[int, ...] | None = None,
+    name: str = "microau-clip",
+    epochs: int | None = None,
+    device: str | None = None,
+    work_dir: str | Path | None = None,
+    **unknown: Any,
+) -> MultiLabelEstimator:
+    """A Micro-AU CLIP estimator (the ``build`` of every registered AU variant).
+
+    Args:
+        variant: Component switches.
+        num_classes: Number of AUs (the protocol's classes).
+        size: "base" (CLIP ViT-B/16 from the local cache) or "tiny" (random, CPU).
+        seed: Seeds initialisation and training.
+        aus: AU numbers in class order (default: read from the training set's class names "AU12").
+        name: Registered name (messages).
+        epochs: Override the recipe's epoch count.
+        device: Torch device (default CUDA when available).
+        work_dir: Per-fold checkpoint folder (resume).
+    """
+    if unknown:
+        raise TypeError(f"{name}: unknown options {', '.join(sorted(unknown))}")
+    torch.manual_seed(seed)
+    cfg_box: dict[str, Any] = {}
+    ctx: dict[str, Any] = {}
+
+    def make_model(au_list: tuple[int, ...]) -> MicroAUClip:
+        cfg = network_config(size, au_list, variant)
+        visual, text = build_towers(size, cfg, variant.miaucl or variant.combination_prompts)
+        ctx["text"] = text
+        cfg_box["cfg"] = cfg
+        return MicroAUClip(cfg, visual, pretrained_visual=size == "base")
+
+    # The network needs the AU list; built now when given, else at setup from the class names.
+    model = make_model(aus) if aus is not None else nn.Identity()
+
+    def setup(est: DeepEstimator, train: ClipSet) -> None:
+        au_list = tuple(int(c.removeprefix("AU")) for c in train.class_names)
+        if len(au_list) != num_classes:
+            raise ValueError(f"{name}: built for {num_classes} AUs, the training set has {len(au_list)}")
+        if "cfg" not in cfg_box or cfg_box["cfg"].aus != au_list:
+            torch.manual_seed(seed)
+            est.model = make_model(au_list).to(est.device)
+        net: MicroAUClip = est.model  # type: ignore[assignment]
+        targets = torch.as_tensor(np.asarray(train.labels), dtype=torch.float32)
+        ctx["pos_weight"] = positive_weights(targets).to(est.device)
+        net.cooccurrence.copy_(cooccurrence_target(targets).to(est.device))
+        text: FrozenTextTower | None = ctx["text"]
+        if text is not None:
+            text.to(est.device)
+        if variant.miaucl:
+            net.set_anchors(*au_anchor_features(text, au_list))
+        if variant.combination_prompts:
+            dataset = train.samples[0].dataset if train.samples else ""
+            keys = sorted({combination_text(present_aus(s), au_list, dataset) for s in train.samples})
+            ctx["lookup"] = {k: i for i, k in enumerate(keys)}
+            ctx["bank"] = PromptBank([[k] for k in keys], TEMPLATES[:7], text).to(est.device)
+            ctx["dataset"] = dataset
+
+    def batch_fn(clips: ClipSet, idx: np.ndarray, train: bool, dev: torch.device) -> dict[str, Any]:
+        frames = torch.from_numpy(clips.frames(idx)).to(dev)
+        flip = torch.rand(len(idx), device=dev) < 0.5 if train else None
+        batch: dict[str, Any] = {"image": make_images(frames, cfg_box["cfg"], flip).contiguous()}
+        if train:  # test labels are never read (a label-free model's test set has emotion labels)
+            batch["target"] = torch.as_tensor(np.asarray(clips.labels)[idx], dtype=torch.float32, device=dev)
+            if variant.combination_prompts:
+                au_list = cfg_box["cfg"].aus
+                keys = [combination_text(present_aus(clips.samples[i]), au_list, ctx["dataset"]) for i in idx]
+                batch["text"] = ctx["bank"].sample(torch.tensor([ctx["lookup"][k] for k in keys]))
+        return batch
+
+    def loss_fn(net: nn.Module, batch: dict[str, Any], epoch: int) -> tuple[torch.Tensor, dict[str, float]]:
+        module: MicroAUClip = getattr(net, "module", net)
+        out = net(batch["image"])
+        y = batch["target"]
+        loss = weighted_bce(out["logits"], y, ctx["pos_weight"])
+        terms = {"bce": loss.item()}
+        if variant.miaucl:
+            term = miaucl(out["text_logits"], y)
+            loss, terms["miaucl"] = loss + term, term.item()
+        if variant.gda and variant.gdloss:
+            term = gd_loss(out["gda_attn"], module.cooccurrence)
+            loss, terms["gdloss"] = loss + term, term.item()
+        if variant.combination_prompts:
+            term = clip_loss(out["embedding"], batch["text"], module.scale())
+            loss, terms["combination"] = loss + term, term.item()
+        return loss, terms
+
+    est = MultiLabelEstimator(
+        model, loss_fn=loss_fn, batch_fn=batch_fn, logits_fn=lambda m, b: m(b["image"])["logits"],
+        setup_fn=setup, config=train_recipe(size, epochs), seed=seed, device=device, work_dir=work_dir,
+        name=name,
+    )  # fmt: skip
+    est.context = ctx
+    return est
+
+
+class LabelFreeMER:
+    """Emotion-label-free MER (reconstruction, SPEC B.3.7): a Micro-AU CLIP detector trained on the
+    training fold's **AU labels only**, its AU predictions mapped to the protocol's emotion classes.
+
+    The emotion labels of the training fold are replaced by AU targets before anything reaches the
+    network, so they cannot leak into training. ``--select oracle`` is ignored (it would need emotion
+    labels of the test fold).
+
+    Args:
+        num_classes: Emotion classes of the protocol.
+        size: Detector size.
+        seed: Seed.
+        scorer: "rule" (EMFACS-style prototypes on the AU probabilities) or "prompts" (emotion prompts
+            composed of AU phrases against the global embedding).
+        vocabulary: AUs to detect (default: the dataset's AU protocol set).
+        **options: Passed to :func:`build_au_estimator` (epochs, device, work_dir).
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        size: str = "base",
+        seed: int = 0,
+        scorer: str = "rule",
+        vocabulary: tuple[int, ...] | None = None,
+        name: str = "microau-clip-labelfree",
+        **options: Any,
+    ) -> None:
+        if scorer not in ("rule", "prompts"):
+            raise ValueError(f"scorer must be 'rule' or 'prompts', not {scorer!r}")
+        self.num_classes, self.size, self.seed, self.scorer = num_classes, size, seed, scorer
+        self.vocabulary, self.name, self.options = vocabulary, name, options
+        self.detector: MultiLabelEstimator | None = None
+        self.classes: tuple[str, ...] = ()
+        self.prompt_features: list[torch.Tensor] = []
+
+    def au_view(self, clips: ClipSet, with_targets: bool) -> ClipSet:
+        """``clips`` with AU targets (or zeros) in place of the emotion labels."""
+        assert self.vocabulary is not None
+        if with_targets:
+            targets_of = au_targets(self.vocabulary)
+            y = (
+                np.stack([targets_of(s) for s in clips.samples])
+                if len(clips)
+                else np.zeros((0, len(self.vocabulary)))
+            )
+        else:
+            y = np.zeros((len(clips), len(self.vocabulary)), dtype=np.int64)
+        return ClipSet(
+            clips.store, clips.rows, clips.samples, y.astype(np.int64), au_names(self.vocabulary), clips.flows
+        )
+
+    def fit(self, train: ClipSet, val: ClipSet | None = None) -> None:
+        if len(train.class_names) != self.num_classes:
+            raise ValueError(f"{self.name}: {self.num_classes} classes expected, got {train.class_names}")
+        dataset = train.samples[0].dataset if train.samples else ""
+        self.vocabulary = self.vocabulary or DATASET_AUS.get(dataset, DEFAULT_VOCABULARY)
+        self.classes = tuple(train.class_names)
+        class_prototypes(self.classes, self.vocabulary)  # fails early on a class with no prototype
+        variant = Variant(combination_prompts=self.scorer == "prompts")
+        self.detector = build_au_estimator(
+            variant, num_classes=len(self.vocabulary), size=self.size, seed=self.seed, aus=self.vocabulary,
+            name=self.name, **self.options,
+        )  # fmt: skip
+        self.detector.fit(self.au_view(train, with_targets=True))
+        if self.scorer == "prompts":
+            text: FrozenTextTower = self.detector.context["text"]
+            self.prompt_features = []
+            for protos in class_prototypes(self.classes, self.vocabulary):
+                texts = [t for p in protos for t in self._prompts(p, dataset)]
+                feats = F.normalize(text.encode(texts).float().cpu(), dim=-1) if texts else torch.zeros(0, 1)
+                self.prompt_features.append(feats.reshape(len(protos), 7, -1).mean(1) if texts else feats)
+
+    def _prompts(self, proto: tuple[int, ...], dataset: str) -> list[str]:
+        assert self.vocabulary is not None
+        return [t.format(combination_text(set(proto), self.vocabulary, dataset)) for t in TEMPLATES[:7]]
+
+    def predict(self, test: ClipSet) -> Predictions:
+        if self.detector is None or self.vocabulary is None:
+            raise RuntimeError(f"{self.name}: predict before fit")
+        view = self.au_view(test, with_targets=False)
+        au_probs = self.detector.predict(view).probs
+        if self.scorer == "rule":
+            scores = rule_scores(au_probs, self.vocabulary, self.classes)
+        else:
+            emb = F.normalize(self.detector.outputs(view, "embedding"), dim=-1)
+            scale = float(self.detector.model.scale())  # type: ignore[operator]
+            scores = np.full((len(test), len(self.classes)), -np.inf)
+            for c, feats in enumerate(self.prompt_features):
+                if len(feats):
+                    scores[:, c] = (scale * emb @ F.normalize(feats, dim=-1).t()).max(1).values.numpy()
+        probs = softmax_rows(scores)
+        return Predictions(probs.argmax(1), probs, extras={"model": self.name, "au_probs": au_probs})
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.detector.state_dict() if self.detector is not None else {}
+
+
+def _labelfree_builder(scorer: str, name: str):
+    def build(num_classes: int, size: str = "base", seed: int = 0, **options: Any) -> LabelFreeMER:
+        return LabelFreeMER(num_classes, size, seed, scorer=scorer, name=name, **options)
+
+    return build
+
+
+FULL = Variant()
+#: name → (variant, description): the full model and one ablation per component.
+AU_VARIANTS: dict[str, tuple[Variant, str]] = {
+    "microau-clip": (FULL, "Micro-AU CLIP (reconstruction from the abstract): PTA + GDA + GDLoss + MiAUCL"),
+    "microau-clip-no-pta": (replace(FULL, pta=False), "Micro-AU CLIP without PTA (whole-image AU tokens)"),
+    "microau-clip-no-gda": (replace(FULL, gda=False), "Micro-AU CLIP without GDA (and so without GDLoss)"),
+    "microau-clip-no-gdloss": (replace(FULL, gdloss=False), "Micro-AU CLIP without GDLoss (GDA kept)"),
+    "microau-clip-no-miaucl": (
+        replace(FULL, miaucl=False),
+        "Micro-AU CLIP without MiAUCL (linear per-AU head, BCE only)",
+    ),
+    "microau-clip-apex": (replace(FULL, input="apex"), "Micro-AU CLIP on the apex frame alone"),
+}
+
+for _name, (_variant, _desc) in AU_VARIANTS.items():
+    register_model(
+        ModelSpec(
+            name=_name, build=partial(build_au_estimator, _variant, name=_name), sizes=("base", "tiny"),
+            description=_desc, family="deep", recipe=PREPARE, task="au", reconstruction=True,
+        )
+    )  # fmt: skip
+
+for _name, _scorer, _desc in (
+    ("microau-clip-labelfree", "rule", "label-free MER: Micro-AU CLIP AUs → emotions by EMFACS-style rules"),
+    (
+        "microau-clip-labelfree-prompts",
+        "prompts",
+        "label-free MER: Micro-AU CLIP, emotion prompts composed of AU phrases",
+    ),
+):
+    register_model(
+        ModelSpec(
+            name=_name, build=_labelfree_builder(_scorer, _name), sizes=("base", "tiny"),
+            description=f"{_desc} (reconstruction; trained on AU labels only)", family="deep",
+            recipe=PREPARE, task="emotion", reconstruction=True,
+        )
+    )  # fmt: skip

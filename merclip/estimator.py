@@ -1,0 +1,235 @@
+"""Assemble a MER-CLIP-family :class:`~mer.zoo.deep.DeepEstimator`: network, text cache, batch
+transform (augmentation on the device) and the progressive loss."""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mer.merclip.augment import AugmentConfig, augment_batch, normalise_clips, to_model_input
+from mer.merclip.convert import (
+    convert_merclip_checkpoint,
+    convert_uniformerv2,
+    inflate_clip_visual,
+    strip_prefix,
+)
+from mer.merclip.losses import clip_loss, focal_loss, progressive_weights
+from mer.merclip.model import MerClip, MerClipConfig
+from mer.merclip.prompts import TEMPLATES, PromptConfig, au_key, descriptions_for
+from mer.merclip.recipes import augment_config, train_config
+from mer.merclip.text import FrozenTextTower, PromptBank, load_clip_b16, tiny_clip
+from mer.merclip.uniformerv2 import uniformerv2_config
+from mer.protocols.clipset import ClipSet
+from mer.zoo.deep import DeepEstimator
+
+log = logging.getLogger("mer.merclip")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One row of the papers' tables, as switches on the MER-CLIP recipe.
+
+    Attributes:
+        head: "transformer" (Emotion Transformer Head) or "linear".
+        align: AU-guided (or emotion-guided) CLIP alignment on.
+        progressive: Progressive loss weights (Eqs. 14–15); otherwise 1:1.
+        lsfm: LocalStaticFaceMix on (the "DA" column, with AugMix).
+        augmix: AugMix on.
+        prompt_source: "aus" (AU descriptions) or "emotion" (Emo-guided CLIP: the class name).
+        prompts: Prompt style, templates in use, AU order.
+        lsfm_lambda: λ of LSFM (0.3 in the UniformerV2-only config).
+    """
+
+    head: str = "transformer"
+    align: bool = True
+    progressive: bool = True
+    lsfm: bool = True
+    augmix: bool = True
+    prompt_source: str = "aus"
+    prompts: PromptConfig = PromptConfig()
+    lsfm_lambda: float = 0.5
+
+
+def model_config(size: str, variant: Variant) -> MerClipConfig:
+    """Network config of ``size`` for ``variant``."""
+    if size == "base":
+        return MerClipConfig(encoder=uniformerv2_config("base"), head=variant.head, align=variant.align)
+    if size == "tiny":
+        return MerClipConfig(
+            encoder=uniformerv2_config("tiny"),
+            embed_dim=32,
+            head=variant.head,
+            head_dim=32,
+            align=variant.align,
+        )
+    raise ValueError(f"unknown size {size!r} (base or tiny)")
+
+
+def _load_init(model: MerClip, init: str) -> None:
+    """Initialise the vision side from a local UniFormerV2 or MER-CLIP checkpoint (safetensors, or a
+    tensors-only torch file)."""
+    path = Path(init)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(path)
+    else:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = state.get("state_dict", state)
+    if any(k.startswith("visual.") for k in state):  # mer's own weights: a finished run, a zoo artifact
+        own = model.state_dict()
+        converted = {
+            k: v.reshape(()) if k in own and own[k].dim() == 0 and tuple(v.shape) == (1,) else v
+            for k, v in state.items()
+            if k.startswith(("visual.", "logit_scale"))
+        }
+        unused = [k for k in state if k not in converted]  # head (new classes), text
+    elif any(k.startswith("vision_encoder.") for k in state):
+        converted, unused = convert_merclip_checkpoint(state)
+        converted = {k: v for k, v in converted.items() if not k.startswith("head.")}  # new classes
+    else:
+        converted, unused = convert_uniformerv2(strip_prefix(state, ("backbone.", "module.")), strict=False)
+        converted = {f"visual.encoder.{k}": v for k, v in converted.items()}
+    if not converted:
+        raise ValueError(f"{path}: no tensor of this checkpoint is a UniFormerV2 / MER-CLIP vision weight")
+    missing, unexpected = model.load_state_dict(converted, strict=False)
+    if unexpected:
+        raise ValueError(f"{path}: tensors with no place in the model: {unexpected[:5]}...")
+    log.info("init from %s: %d tensors, %d reference keys unused", path, len(converted), len(unused))
+
+
+def build_network(size: str, variant: Variant, num_classes: int, init: str | None = None) -> MerClip:
+    """The network at ``size``: ``base`` loads CLIP ViT-B/16 (text tower, and the inflated image weights
+    unless ``init`` names a local checkpoint); ``tiny`` is random (CPU)."""
+    cfg = model_config(size, variant)
+    if size == "base":
+        clip = load_clip_b16()
+        visual_state = {k: v for k, v in clip.visual.state_dict().items()}
+        text = FrozenTextTower(clip) if variant.align else None
+        model = MerClip(cfg, num_classes, text)
+        if init in (None, "clip"):
+            missing, unexpected = model.visual.encoder.load_state_dict(
+                inflate_clip_visual(visual_state), strict=False
+            )
+            if unexpected:
+                raise ValueError(f"CLIP weights with no place in UniformerV2: {unexpected[:5]}")
+    else:
+        text = FrozenTextTower(tiny_clip(embed_dim=cfg.embed_dim)) if variant.align else None
+        model = MerClip(cfg, num_classes, text)
+    if init not in (None, "clip", "random"):
+        _load_init(model, init)
+    return model
+
+
+def _prompt_classes(clips: ClipSet, idx: np.ndarray, variant: Variant, lookup: dict) -> torch.Tensor:
+    if variant.prompt_source == "emotion":
+        return torch.as_tensor(np.asarray(clips.labels)[idx], dtype=torch.long)
+    return torch.tensor([lookup[au_key(clips.samples[i].aus)] for i in idx], dtype=torch.long)
+
+
+def build_estimator(
+    variant: Variant,
+    *,
+    num_classes: int,
+    size: str = "base",
+    seed: int = 0,
+    recipe: str = "paper",
+    name: str = "merclip",
+    device: str | None = None,
+    work_dir: str | Path | None = None,
+    init: str | None = None,
+    epochs: int | None = None,
+    balanced_sampler: bool = False,
+    **unknown: Any,
+) -> DeepEstimator:
+    """A MER-CLIP-family estimator (the ``build`` of every registered variant).
+
+    Args:
+        variant: The table row.
+        num_classes: Emotion classes.
+        size: "base" (the paper) or "tiny" (CPU).
+        seed: Seeds initialisation and training.
+        recipe: "paper" or "official".
+        name: Registered name (messages, predictions).
+        device: Torch device (default CUDA when available).
+        work_dir: Per-fold checkpoint folder (resume).
+        init: "clip" (base default), "random", or a local UniFormerV2 / MER-CLIP checkpoint file.
+        epochs: Override the recipe's epoch count.
+        balanced_sampler: Class-balanced sampling.
+    """
+    if unknown:
+        raise TypeError(f"{name}: unknown options {', '.join(sorted(unknown))}")
+    torch.manual_seed(seed)
+    model = build_network(size, variant, num_classes, init)
+    cfg = train_config(recipe, size)
+    cfg = replace(cfg, balanced_sampler=balanced_sampler, **({"epochs": epochs} if epochs else {}))
+    if epochs and cfg.warmup_epochs >= epochs:
+        cfg = replace(cfg, warmup_epochs=max(0, epochs // 5))
+    aug: AugmentConfig = augment_config(
+        recipe, lsfm=variant.lsfm, augmix=variant.augmix, lsfm_lambda=variant.lsfm_lambda
+    )
+    enc = model.cfg.encoder
+    context: dict[str, Any] = {}
+
+    def setup(est: DeepEstimator, train: ClipSet) -> None:
+        if not variant.align:
+            return
+        if variant.prompt_source == "emotion":
+            descriptions = [[c] for c in train.class_names]
+        else:
+            keys = sorted({au_key(s.aus) for s in train.samples}, key=repr)
+            context["lookup"] = {k: i for i, k in enumerate(keys)}
+            dataset = train.samples[0].dataset if train.samples else ""
+            descriptions = [descriptions_for(k, dataset, variant.prompts, seed) for k in keys]
+        text = est.model.text
+        text.to(est.device)
+        templates = TEMPLATES[: variant.prompts.templates]
+        context["bank"] = PromptBank(descriptions, templates, text).to(est.device)
+        est.context["prompt_bank"] = context["bank"]
+
+    def batch_fn(clips: ClipSet, idx: np.ndarray, train: bool, dev: torch.device) -> dict[str, Any]:
+        frames = torch.from_numpy(clips.frames(idx)).to(dev)
+        x = to_model_input(frames, enc.frames, enc.input_resolution, normalise=False)
+        if train:
+            rng = random.Random(int(torch.randint(2**31 - 1, (1,)).item()))
+            video = augment_batch(x, aug, rng)
+        else:
+            video = normalise_clips(x).transpose(1, 2)
+        batch: dict[str, Any] = {
+            "video": video.contiguous(),
+            "label": torch.as_tensor(np.asarray(clips.labels)[idx], dtype=torch.long, device=dev),
+        }
+        if train and variant.align:
+            classes = _prompt_classes(clips, idx, variant, context.get("lookup", {}))
+            batch["text"] = context["bank"].sample(classes)
+        return batch
+
+    def loss_fn(net: nn.Module, batch: dict[str, Any], epoch: int) -> tuple[torch.Tensor, dict[str, float]]:
+        module = getattr(net, "module", net)
+        out = net(batch["video"])
+        cls = focal_loss(out["logits"], batch["label"])
+        if not variant.align:
+            return cls, {"cls": cls.item()}
+        align = clip_loss(out["embedding"], batch["text"], module.logit_scale())
+        w_clip, w_cls = progressive_weights(epoch, cfg.epochs) if variant.progressive else (1.0, 1.0)
+        total = w_clip * align + w_cls * cls
+        return total, {"clip": align.item(), "cls": cls.item(), "w_clip": w_clip}
+
+    return DeepEstimator(
+        model,
+        loss_fn=loss_fn,
+        batch_fn=batch_fn,
+        setup_fn=setup,
+        config=cfg,
+        seed=seed,
+        device=device,
+        work_dir=work_dir,
+        name=name,
+    )

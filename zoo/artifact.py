@@ -1,0 +1,326 @@
+"""Zoo artifacts: one folder per trained model, made from a run directory and loaded back as an estimator.
+
+An artifact folder holds exactly three files:
+
+- ``config.json``: :class:`ArtifactConfig` (model name, size, options, classes, protocol, preparation
+  recipe, selection rule, the run's metrics, and the SHA-256 of the weights);
+- ``model.safetensors``: the estimator's :meth:`state_dict` (never a pickle);
+- ``README.md``: the model card (:mod:`mer.zoo.card`).
+
+The weights of an artifact are **one fold's model**: a LOSO run trains one model per fold. By default the
+run's last saved fold is used (``--save-weights last`` keeps exactly that one); ``fold=`` picks another
+when the run kept them all (``--save-weights all``). The metrics in the config and card are the whole
+run's (every fold's predictions concatenated), which is what the protocol reports.
+
+The same loader reads ``hf-hub:org/name[@revision]`` (from the local Hugging Face cache only),
+``local-dir:/path``, ``run:RUN_ID`` and catalogue names (:func:`load_artifact`). Before any tensor is
+read, the weights' SHA-256 is compared with the one recorded at export, so a file that was cut short or
+altered is refused with a message naming it; nothing is half loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from mer.protocols.io import atomic_write_json, atomic_write_text
+
+FORMAT = "mer-artifact/1"
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+CARD_FILE = "README.md"
+ARTIFACT_FILES = (CONFIG_FILE, WEIGHTS_FILE, CARD_FILE)
+# Builder options that describe where a run came from, not what the model is: not re-applied on load.
+_RUN_ONLY_OPTIONS = ("init", "work_dir", "device")
+
+
+class IntegrityError(ValueError):
+    """An artifact's weights do not match the hash recorded when it was made (cut short or altered)."""
+
+
+@dataclass
+class ArtifactConfig:
+    """``config.json`` of an artifact: everything needed to rebuild and describe the model.
+
+    Attributes:
+        format: Artifact format version (``mer-artifact/1``).
+        model: Model registry name (``merclip``, ``lbptop-svm``...).
+        size: Model size (``base``, ``tiny``).
+        options: Builder options the run used (run-only ones such as ``init`` are kept for the record
+            but not re-applied).
+        num_classes: Output classes.
+        classes: Class names in label-index order.
+        task: ``emotion`` or ``au``.
+        protocol: Protocol the run followed, and ``protocol_version``.
+        dataset: Dataset of the protocol.
+        recipe: Preparation recipe (frames, size, sampler, align...), as the run resolved it.
+        recipe_name: Training recipe (``paper`` / ``official``).
+        select: Model selection rule (``last`` = honest; ``oracle`` = best epoch on the test fold).
+        fold: Fold whose model the weights are; ``fold_name`` names it (e.g. the held-out subject).
+        seed: Run seed.
+        run_id: Run directory name.
+        reconstruction: True when the method is rebuilt from an abstract.
+        metrics: Whole-run metrics (UF1, UAR, ACC, WF1, per-fold mean ± std, folds done).
+        weights_sha256: SHA-256 of ``model.safetensors``; ``weights_bytes`` its size.
+        mer_version: Package version that trained it; ``git_commit`` its commit.
+    """
+
+    model: str
+    size: str
+    num_classes: int
+    classes: list[str]
+    protocol: str
+    format: str = FORMAT
+    options: dict[str, Any] = field(default_factory=dict)
+    task: str = "emotion"
+    protocol_version: str | int | None = None
+    dataset: str = ""
+    recipe: dict[str, Any] = field(default_factory=dict)
+    recipe_name: str = "paper"
+    select: str = "last"
+    fold: int | None = None
+    fold_name: str = ""
+    seed: int = 0
+    run_id: str = ""
+    reconstruction: bool = False
+    metrics: dict[str, Any] = field(default_factory=dict)
+    weights_sha256: str = ""
+    weights_bytes: int = 0
+    mer_version: str = ""
+    git_commit: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = CONFIG_FILE) -> ArtifactConfig:
+        """Parse ``config.json``; unknown keys from a newer mer are ignored, missing required ones named."""
+        if not str(data.get("format", "")).startswith("mer-artifact/"):
+            raise ValueError(f"{source}: not a mer artifact config (format {data.get('format')!r})")
+        known = {f.name for f in fields(cls)}
+        required = ("model", "size", "num_classes", "classes", "protocol")
+        missing = [k for k in required if k not in data]
+        if missing:
+            raise ValueError(f"{source}: missing field(s) {', '.join(missing)}")
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def build_options(self) -> dict[str, Any]:
+        """The options to rebuild the estimator with."""
+        return {k: v for k, v in self.options.items() if k not in _RUN_ONLY_OPTIONS}
+
+
+@dataclass
+class LoadedModel:
+    """What :func:`load_artifact` returns: a ready estimator, its config and where it came from."""
+
+    estimator: Any
+    config: ArtifactConfig
+    source: str
+    path: Path
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------- runs
+
+
+def run_weights(run_dir: Path, fold: int | None = None) -> tuple[int, Path]:
+    """The weights file of ``fold`` (default: the last saved fold) of a run.
+
+    Raises:
+        FileNotFoundError: not a run directory, or the run kept no weights (names ``--save-weights``).
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / "run.json").is_file():
+        raise FileNotFoundError(f"not a run directory (no run.json): {run_dir}")
+    files = sorted((run_dir / "weights").glob("fold_*.safetensors")) if (run_dir / "weights").is_dir() else []
+    if not files:
+        raise FileNotFoundError(
+            f"run {run_dir} kept no weights; rerun it with `mer bench run ... --save-weights last` "
+            "(or `all` to keep every fold's model)"
+        )
+    by_fold = {int(f.stem.split("_")[1]): f for f in files}
+    if fold is None:
+        fold = max(by_fold)
+    if fold not in by_fold:
+        raise FileNotFoundError(
+            f"run {run_dir} has weights for fold(s) {sorted(by_fold)}, not {fold} (use --save-weights all)"
+        )
+    return fold, by_fold[fold]
+
+
+def artifact_from_run(run_dir: Path, fold: int | None = None) -> tuple[ArtifactConfig, Path]:
+    """The artifact config of a finished run (weights hashed now) and its weights file."""
+    run_dir = Path(run_dir)
+    fold, weights = run_weights(run_dir, fold)
+    meta = json.loads((run_dir / "run.json").read_text())
+    metrics_path = run_dir / "metrics.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
+    config = ArtifactConfig(
+        model=meta["model"],
+        size=meta["size"],
+        num_classes=len(meta["classes"]),
+        classes=list(meta["classes"]),
+        protocol=meta["protocol"],
+        options=dict(meta.get("options", {})),
+        task=meta.get("task", "emotion"),
+        protocol_version=meta.get("protocol_version"),
+        dataset=meta.get("dataset", ""),
+        recipe=dict(meta.get("recipe", {})),
+        recipe_name=meta.get("recipe_name", "paper"),
+        select=meta.get("select", "last"),
+        fold=fold,
+        fold_name=meta.get("folds", {}).get(str(fold), {}).get("name", ""),
+        seed=int(meta.get("seed", 0)),
+        run_id=meta.get("run_id", run_dir.name),
+        reconstruction=bool(meta.get("reconstruction", False)),
+        metrics=metrics,
+        weights_sha256=sha256_file(weights),
+        weights_bytes=weights.stat().st_size,
+        mer_version=str(meta.get("mer_version", "")),
+        git_commit=meta.get("git_commit"),
+    )
+    return config, weights
+
+
+def export_run(run_dir: Path, out_dir: Path, fold: int | None = None) -> ArtifactConfig:
+    """Write the artifact folder (config.json, model.safetensors, README.md) of a run into ``out_dir``."""
+    from mer.zoo.card import render_card
+
+    config, weights = artifact_from_run(run_dir, fold)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / (WEIGHTS_FILE + ".tmp")
+    shutil.copyfile(weights, tmp)
+    if sha256_file(tmp) != config.weights_sha256:  # the run's file changed while we copied it
+        tmp.unlink()
+        raise IntegrityError(f"{weights} changed while it was being copied; try again")
+    tmp.replace(out_dir / WEIGHTS_FILE)
+    atomic_write_json(out_dir / CONFIG_FILE, asdict(config))
+    atomic_write_text(out_dir / CARD_FILE, render_card(config))
+    return config
+
+
+# ------------------------------------------------------------------------------------------ loading
+
+
+def read_config(folder: Path) -> ArtifactConfig:
+    """``config.json`` of an artifact folder."""
+    path = Path(folder) / CONFIG_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"not a mer artifact (no {CONFIG_FILE}): {folder}")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise IntegrityError(f"{path}: not valid JSON ({e}); the download may be incomplete") from e
+    return ArtifactConfig.from_dict(data, str(path))
+
+
+def verify_artifact(folder: Path, expected_sha256: str | None = None, fix_hint: str = "") -> ArtifactConfig:
+    """Check that ``model.safetensors`` is the file the config was made with.
+
+    Args:
+        folder: Artifact folder.
+        expected_sha256: A hash known independently (the catalogue's); must agree with the config's.
+        fix_hint: Appended to the error (e.g. the ``mer zoo pull ... --force-download`` that refetches it).
+
+    Raises:
+        IntegrityError: size or SHA-256 differ (file, expected and actual hash named).
+        FileNotFoundError: a file is missing.
+    """
+    folder = Path(folder)
+    config = read_config(folder)
+    weights = folder / WEIGHTS_FILE
+    if not weights.is_file():
+        raise FileNotFoundError(f"artifact {folder} lacks {WEIGHTS_FILE}")
+    hint = f"; {fix_hint}" if fix_hint else ""
+    if expected_sha256 and config.weights_sha256 != expected_sha256:
+        raise IntegrityError(
+            f"{folder / CONFIG_FILE} records weights sha256 {config.weights_sha256}, but the catalogue pins "
+            f"{expected_sha256}: refusing an artifact that is not the published one{hint}"
+        )
+    if not config.weights_sha256:
+        raise IntegrityError(f"{folder / CONFIG_FILE} records no weights hash; refusing unverifiable weights")
+    actual = sha256_file(weights)
+    if actual != config.weights_sha256:
+        size = weights.stat().st_size
+        how = (
+            f" ({size} bytes, expected {config.weights_bytes}: cut short?)"
+            if size != config.weights_bytes
+            else ""
+        )
+        raise IntegrityError(
+            f"{weights}: sha256 {actual} does not match {config.weights_sha256} recorded in {CONFIG_FILE}"
+            f"{how}; the file was altered or the download is incomplete, so it is not loaded{hint}"
+        )
+    return config
+
+
+def build_from_config(config: ArtifactConfig, weights: Path) -> Any:
+    """Rebuild the estimator of ``config`` and load ``weights`` into it (weights already verified)."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    from mer.catalog import load_all
+    from mer.zoo.api import MODELS
+
+    load_all()
+    spec = MODELS.get(config.model)
+    size = spec.check_size(config.size)
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError) as e:
+        raise IntegrityError(f"{weights}: not a readable safetensors file ({e})") from e
+    # the runner seeds fold k with seed * 1000 + k; seeded predictors (chance) then predict as in the run
+    seed = config.seed * 1000 + (config.fold or 0)
+    est = spec.build(num_classes=config.num_classes, size=size, seed=seed, **config.build_options())
+    if not hasattr(est, "load_state_dict"):
+        raise TypeError(
+            f"model {config.model} cannot load saved weights (its estimator has no load_state_dict)"
+        )
+    est.load_state_dict(state)
+    return est
+
+
+def load_artifact(ref: str, runs_dir: Path = Path("runs"), fold: int | None = None) -> LoadedModel:
+    """Load a trained model from a zoo reference, never reaching the network.
+
+    Args:
+        ref: ``hf-hub:org/name[@revision]`` or a catalogue name (read from the local Hugging Face cache;
+            ``mer zoo pull`` fetches it), ``local-dir:/path`` (an artifact folder), ``run:RUN_ID`` (a run
+            directory under ``runs_dir``, or a path to one).
+        runs_dir: Where ``run:`` looks.
+        fold: For ``run:``, which fold's weights (default the last saved).
+
+    Raises:
+        IntegrityError: the weights are not the ones the artifact was made with.
+        FileNotFoundError: not cached (the message names the ``mer zoo pull`` that fixes it) or missing.
+    """
+    from mer.zoo.hub import parse_ref, resolve_local
+
+    parsed = parse_ref(ref)
+    if parsed.kind == "run":
+        config, weights = artifact_from_run(run_path(parsed.target, runs_dir), fold)
+        return LoadedModel(build_from_config(config, weights), config, ref, weights.parent)
+    folder, expected, hint = resolve_local(parsed)
+    config = verify_artifact(folder, expected, hint)
+    return LoadedModel(build_from_config(config, folder / WEIGHTS_FILE), config, ref, folder)
+
+
+def run_path(target: str, runs_dir: Path = Path("runs")) -> Path:
+    """``run:`` target → run directory: a path to one, or a name under ``runs_dir``."""
+    direct = Path(target).expanduser()
+    if (direct / "run.json").is_file():
+        return direct
+    candidate = Path(runs_dir) / target
+    if (candidate / "run.json").is_file():
+        return candidate
+    raise FileNotFoundError(f"no run {target!r} (looked for {candidate}/run.json and {direct}/run.json)")
