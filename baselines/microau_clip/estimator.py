@@ -398,7 +398,7 @@ class LabelFreeMER:
             scores = rule_scores(au_probs, self.vocabulary, self.classes)
         else:
             emb = F.normalize(self.detector.outputs(view, "embedding"), dim=-1)
-            scale = float(self.detector.model.scale())  # type: ignore[operator]
+            scale = float(self.detector.model.scale().detach())  # type: ignore[operator]
             scores = np.full((len(test), len(self.classes)), -np.inf)
             for c, feats in enumerate(self.prompt_features):
                 if len(feats):
