@@ -76,7 +76,7 @@ def _table(title: str, headers: list[str], rows: list[list[str]]) -> Table:
     return t
 
 
-def _progress() -> Progress:
+def _progress(disable: bool = False) -> Progress:
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -85,6 +85,7 @@ def _progress() -> Progress:
         TextColumn("{task.fields[info]}"),
         console=err,
         transient=False,
+        disable=disable,
     )
 
 
@@ -328,8 +329,15 @@ def bench_run(
             "| local-dir:PATH | a checkpoint file (see mer.zoo.init)."
         ),
     ] = None,
+    parallel_folds: Annotated[
+        int, typer.Option(help="Folds trained at once in separate processes (small models, one GPU).")
+    ] = 1,
 ) -> None:
-    """Train and evaluate a model under a protocol; resumes an interrupted run."""
+    """Train and evaluate a model under a protocol; resumes an interrupted run.
+
+    Under ``torchrun --nproc-per-node N -m mer bench run ...`` each fold trains data-parallel on N
+    processes; only rank 0 writes and prints.
+    """
     _load()
     from mer.protocols.protocol import PROTOCOLS
     from mer.protocols.runner import RunConfig, run_bench
@@ -359,8 +367,18 @@ def bench_run(
         options=options,
         save_weights=save_weights,
     )
-    with _progress() as progress:
-        result = run_bench(config, runs_dir=runs_dir, run_id=run_id, **_fold_callbacks(progress, "folds"))
+    from mer.zoo.distributed import is_main
+
+    with _progress(disable=not is_main()) as progress:
+        result = run_bench(
+            config,
+            runs_dir=runs_dir,
+            run_id=run_id,
+            parallel_folds=parallel_folds,
+            **_fold_callbacks(progress, "folds"),
+        )
+    if result.metrics is None:  # a torchrun rank other than 0
+        return
     console.print(f"run: {result.run_dir}  ({result.folds_done}/{result.n_folds} folds)")
     _print_metrics(result.metrics)
 
@@ -552,6 +570,98 @@ def zoo_convert(
     save_converted(report, out)
     console.print(report.summary(), highlight=False, markup=False)
     console.print(f"wrote {out}", highlight=False)
+
+
+# ------------------------------------------------------------------------------------ predict / explain
+
+
+@app.command("predict")
+@friendly_errors
+def predict(
+    clips: Annotated[list[Path], typer.Argument(help="Videos, frame folders, or folders of them.")],
+    model: Annotated[
+        str, typer.Option(help="Zoo name, run:RUN_ID, hf-hub:org/name[@rev] or local-dir:PATH.")
+    ],
+    onset: Annotated[int | None, typer.Option(help="Onset frame (default: the first).")] = None,
+    apex: Annotated[int | None, typer.Option(help="Apex frame (default: estimated).")] = None,
+    offset: Annotated[int | None, typer.Option(help="Offset frame (default: the last).")] = None,
+    align: Annotated[
+        str | None, typer.Option(help="Face cropping override: none | detect | landmarks.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    out: Annotated[Path | None, typer.Option(help="Write a CSV, one row per clip.")] = None,
+    top_aus: Annotated[int, typer.Option(help="AU phrases shown (CLIP-aligned models).")] = 3,
+    runs_dir: Annotated[Path, typer.Option(help="Where run: looks.")] = Path("runs"),
+) -> None:
+    """Predict the emotion of your own clips; a folder of clips gives a CSV (stdout unless --out)."""
+    _load()
+    from mer.zoo.predict import expand_clips, predict_clips
+
+    report = predict_clips(
+        clips,
+        model,
+        onset=onset,
+        apex=apex,
+        offset=offset,
+        align=align,
+        runs_dir=runs_dir,
+        top_aus=top_aus,
+        on_skip=lambda c, why: err.print(f"[yellow]skipped[/yellow] {c}: {why}", highlight=False),
+    )
+    if out is not None:
+        report.table().to_csv(out, index=False)
+        err.print(f"wrote {out}", highlight=False)
+    if as_json:
+        console.print_json(json.dumps(report.to_dict()))
+    elif out is None and len(expand_clips(clips)) > 1:
+        print(report.table().to_csv(index=False), end="")
+    elif out is None:
+        for r in report.results:
+            apex_note = " (estimated)" if r.apex_estimated else ""
+            console.print(f"{r.clip}: {r.label}", highlight=False, markup=False)
+            console.print(
+                f"  frames {r.onset}..{r.offset}, apex {r.apex}{apex_note}; face crop: {r.face}",
+                highlight=False,
+                markup=False,
+            )
+            for c, p in sorted(r.probs.items(), key=lambda kv: -kv[1]):
+                console.print(f"  {c:<12} {p:.3f}", highlight=False, markup=False)
+            for n, phrase, s in r.aus:
+                console.print(f"  AU{n:<3} {s:+.3f}  {phrase}", highlight=False, markup=False)
+    if report.skipped:
+        err.print(f"skipped {len(report.skipped)} clip(s): " + ", ".join(c for c, _ in report.skipped))
+
+
+@app.command("explain")
+@friendly_errors
+def explain(
+    runs: Annotated[list[str], typer.Argument(help="Run(s): run:RUN_ID or a run directory; side by side.")],
+    sample: Annotated[str | None, typer.Option(help="Sample id: Grad-CAM of its apex frame.")] = None,
+    tsne: Annotated[bool, typer.Option("--tsne", help="t-SNE of the run's test features.")] = False,
+    out: Annotated[Path | None, typer.Option(help="PNG to write.")] = None,
+    runs_dir: Annotated[Path, typer.Option(help="Where run: looks.")] = Path("runs"),
+) -> None:
+    """Grad-CAM heat maps of a sample (several runs side by side) or a t-SNE of a run's test features."""
+    _load()
+    from mer.zoo.artifact import run_path
+    from mer.zoo.explain import explain_sample, tsne_run
+
+    if (sample is None) == (not tsne):
+        raise ValueError("give exactly one of --sample ID or --tsne")
+    dirs = [run_path(r.removeprefix("run:"), runs_dir) for r in runs]
+    try:
+        if tsne:
+            if len(dirs) != 1:
+                raise ValueError("--tsne takes one run")
+            path, points = tsne_run(dirs[0], out or Path(f"{dirs[0].name}_tsne.png"))
+            console.print(f"wrote {path} ({len(points)} test clips)", highlight=False, soft_wrap=True)
+            return
+        path, panels = explain_sample(dirs, sample, out or Path(f"{sample.replace('/', '_')}_gradcam.png"))
+    except KeyError as e:
+        raise ValueError(e.args[0]) from None
+    for p in panels:
+        console.print(f"{p.title} {p.note}".rstrip(), highlight=False, markup=False)
+    console.print(f"wrote {path}", highlight=False)
 
 
 # ------------------------------------------------------------------------------------------- demo

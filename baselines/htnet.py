@@ -118,7 +118,7 @@ class TransformerLayer(nn.Module):
 
 
 class Aggregation(nn.Module):
-    """Merges neighbouring blocks: 3×3 conv (mixes across block borders), channel norm, 3×3/2 max-pool."""
+    """Merges neighbouring blocks: 3×3 conv (mixes across block borders), layer norm, 3×3/2 max-pool."""
 
     def __init__(self, dim: int) -> None:
         super().__init__()
@@ -140,7 +140,11 @@ def _to_blocks(x: torch.Tensor, blocks: int) -> torch.Tensor:
 def _from_blocks(x: torch.Tensor, batch: int, blocks: int) -> torch.Tensor:
     n, t, d = x.shape
     s = int(round(t**0.5))
-    return x.view(batch, blocks, blocks, s, s, d).permute(0, 5, 1, 3, 2, 4).reshape(batch, d, blocks * s, blocks * s)
+    return (
+        x.view(batch, blocks, blocks, s, s, d)
+        .permute(0, 5, 1, 3, 2, 4)
+        .reshape(batch, d, blocks * s, blocks * s)
+    )
 
 
 class HTNet(nn.Module):
@@ -188,15 +192,17 @@ class HTNet(nn.Module):
 
 
 DEFAULTS = {
-    "base": FlowTrainOptions(epochs=40, batch_size=32, lr=2e-4, weight_decay=0.05),
-    "tiny": FlowTrainOptions(epochs=40, batch_size=32, lr=1e-3, weight_decay=0.05),
+    "base": FlowTrainOptions(epochs=20, batch_size=32, lr=2e-4, weight_decay=0.05),
+    "tiny": FlowTrainOptions(epochs=20, batch_size=32, lr=1e-3, weight_decay=0.05),
 }
 
 
 def build(num_classes: int, size: str = "base", seed: int = 0, device: Any = None, **options: Any):
     """Registry builder."""
     torch.manual_seed(seed)
-    return build_flow_estimator(HTNet(num_classes, SIZES[size]), "htnet", DEFAULTS[size], seed, device, **options)
+    return build_flow_estimator(
+        HTNet(num_classes, SIZES[size]), "htnet", DEFAULTS[size], seed, device, **options
+    )
 
 
 register_model(

@@ -86,7 +86,7 @@ class OffApexNet(nn.Module):
 
 # lr 1e-4 with plain Adam in the paper's setting; the shared loop's AdamW + warm-up/cosine reaches the
 # same place in fewer epochs at a higher peak.
-DEFAULTS = FlowTrainOptions(epochs=40, batch_size=32, lr=5e-4)
+DEFAULTS = FlowTrainOptions(epochs=20, batch_size=32, lr=5e-4)
 
 
 def build(num_classes: int, size: str = "base", seed: int = 0, device: Any = None, **options: Any):

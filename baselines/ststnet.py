@@ -69,7 +69,7 @@ class STSTNet(nn.Module):
         return self.forward_head(self.forward_features(flow))
 
 
-DEFAULTS = FlowTrainOptions(epochs=60, batch_size=32, lr=5e-3, weight_decay=1e-4)
+DEFAULTS = FlowTrainOptions(epochs=20, batch_size=32, lr=5e-3, weight_decay=1e-4)
 
 
 def build(num_classes: int, size: str = "base", seed: int = 0, device: Any = None, **options: Any):

@@ -6,22 +6,19 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
+
+from mer.zoo.distributed import gather_with_grad
 
 
 def gather_batch(x: torch.Tensor) -> torch.Tensor:
     """All ranks' ``x`` concatenated along dim 0, with gradients flowing back to this rank's part.
 
     Under DDP the contrastive negatives are the whole global batch (the authors' ``GatherLayer``);
-    without a process group this is the identity.
+    without a process group this is the identity. Ranks may hold different batch sizes.
     """
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
-        return x
-    from torch.distributed.nn.functional import all_gather
-
-    return torch.cat(all_gather(x), dim=0)
+    return gather_with_grad(x)
 
 
 class LogitScale(nn.Module):

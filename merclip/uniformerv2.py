@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from timm.layers import DropPath
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,10 @@ class Attention(nn.Module):
     reference ``in_proj_weight`` maps one to one.
     """
 
+    #: "sdpa" (fused ``scaled_dot_product_attention``, the default) or "eager" (scores materialised:
+    #: the plain reference path of ``benchmarks/train_throughput.py``). Set with :func:`set_attention`.
+    impl: str = "sdpa"
+
     def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
         if dim % heads:
@@ -173,8 +178,29 @@ class Attention(nn.Module):
                 .reshape(b, context.shape[1], 2, h, c // h)
                 .permute(2, 0, 3, 1, 4)
             )
-        out = F.scaled_dot_product_attention(q, k, v)
+        if self.impl == "sdpa":
+            out = F.scaled_dot_product_attention(q, k, v)
+        else:
+            out = ((q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)).softmax(-1) @ v
         return self.proj(out.transpose(1, 2).reshape(b, n, c))
+
+
+def set_attention(module: nn.Module, impl: str) -> nn.Module:
+    """Switch every :class:`Attention` in ``module`` (encoder, global blocks, head) to ``impl``.
+
+    Args:
+        module: Any module holding :class:`Attention` layers.
+        impl: "sdpa" or "eager".
+
+    Returns:
+        ``module`` (changed in place).
+    """
+    if impl not in ("sdpa", "eager"):
+        raise ValueError(f"attention implementation must be 'sdpa' or 'eager', not {impl!r}")
+    for m in module.modules():
+        if isinstance(m, Attention):
+            m.impl = impl
+    return module
 
 
 class LocalMHRA(nn.Module):
@@ -303,6 +329,13 @@ class UniFormerV2(nn.Module):
         )
         self.balance = nn.Parameter(torch.zeros(c))
         self.norm_out = nn.LayerNorm(c)
+        # Recompute each local block in the backward pass instead of keeping its activations (for
+        # large batches); off by default because it costs about one extra forward.
+        self.grad_checkpointing = False
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Activation checkpointing of the local blocks during training."""
+        self.grad_checkpointing = enable
 
     @property
     def width(self) -> int:
@@ -327,7 +360,10 @@ class UniFormerV2(nn.Module):
         query = self.global_query.expand(n, 1, c)
         j = 0
         for i, block in enumerate(self.blocks):
-            x = block(x)
+            if self.grad_checkpointing and self.training and torch.is_grad_enabled():
+                x = checkpoint(block, x, use_reentrant=False)
+            else:
+                x = block(x)
             if i in self.cfg.return_list:
                 tokens = x.reshape(n, t, length, c)
                 patches = tokens[:, :, 1:].reshape(n, t, side, side, c).permute(0, 4, 1, 2, 3)

@@ -26,7 +26,6 @@ different algorithms never mix.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -88,7 +87,7 @@ def dense_flow(onset: np.ndarray, apex: np.ndarray, method: str = "farneback") -
     if method == "tvl1":
         factory = _opencv_tvl1_factory()
         if factory is None:
-            raise RuntimeError("OpenCV TV-L1 needs opencv-contrib-python; use method 'farneback' or 'tvl1-skimage'")
+            raise RuntimeError("OpenCV TV-L1 needs opencv-contrib-python; use 'farneback' or 'tvl1-skimage'")
         return factory().calc(onset, apex, None).astype(np.float32)
     if method == "farneback":
         # Pyramid of 3 levels at scale 0.5 reaches motions of ~10 px; a 15 px window averages the
@@ -143,11 +142,13 @@ def flow_features(onset: np.ndarray, apex: np.ndarray, cfg: FlowConfig) -> np.nd
     u, v = flow[..., 0], flow[..., 1]
     strain = optical_strain(u, v)
     h, w = u.shape
-    out = np.stack([
-        cv2.resize(u, (cfg.side, cfg.side), interpolation=cv2.INTER_AREA) * (cfg.side / w),
-        cv2.resize(v, (cfg.side, cfg.side), interpolation=cv2.INTER_AREA) * (cfg.side / h),
-        cv2.resize(strain, (cfg.side, cfg.side), interpolation=cv2.INTER_AREA),
-    ])
+    out = np.stack(
+        [
+            cv2.resize(u, (cfg.side, cfg.side), interpolation=cv2.INTER_AREA) * (cfg.side / w),
+            cv2.resize(v, (cfg.side, cfg.side), interpolation=cv2.INTER_AREA) * (cfg.side / h),
+            cv2.resize(strain, (cfg.side, cfg.side), interpolation=cv2.INTER_AREA),
+        ]
+    )
     return out.astype(np.float32)
 
 
@@ -178,6 +179,21 @@ def ensure_flow(
     n = len(prepared.samples)
     # A per-process temporary name: two processes computing the same cache never write one file.
     tmp = path.with_name(f"{path.stem}.partial{os.getpid()}.npy")
+    _compute(prepared, cfg, tmp, workers, progress)
+    atomic_write_json(path.with_suffix(".json"), {"flow": asdict(cfg), "version": FLOW_VERSION, "n": n})
+    os.replace(tmp, path)
+    return np.load(path, mmap_mode="r")
+
+
+def _compute(
+    prepared: PreparedSet,
+    cfg: FlowConfig,
+    tmp: Path,
+    workers: int,
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    """Fill ``tmp`` with every clip's motion image; the memmap is closed when this returns."""
+    n = len(prepared.samples)
     out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16, shape=(n, 3, cfg.side, cfg.side))
 
     def work(i: int) -> None:
@@ -189,14 +205,10 @@ def ensure_flow(
             if progress:
                 progress(done, n)
     out.flush()
-    del out
-    atomic_write_json(path.with_suffix(".json"), {"flow": asdict(cfg), "version": FLOW_VERSION, "n": n})
-    os.replace(tmp, path)
-    return np.load(path, mmap_mode="r")
 
 
 def attach_flow(prepared: PreparedSet, clips: ClipSet, cfg: FlowConfig | None = None) -> ClipSet:
-    """``clips`` with the flow cache attached as feature ``"flow"`` (models call ``clips.feature("flow", idx)``)."""
+    """``clips`` with the flow cache attached as feature ``"flow"`` (read: ``clips.feature("flow", idx)``)."""
     flows = dict(clips.flows or {})
     flows["flow"] = ensure_flow(prepared, cfg)
     return ClipSet(clips.store, clips.rows, clips.samples, clips.labels, clips.class_names, flows=flows)

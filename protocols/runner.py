@@ -27,6 +27,7 @@ from mer.protocols.io import atomic_write_json, atomic_write_text, stable_hash
 from mer.protocols.metrics import emotion_metrics, per_fold_summary
 from mer.protocols.prepare import PreparedSet, Recipe, prepare
 from mer.protocols.protocol import PROTOCOLS, Fold, Protocol, parse_folds
+from mer.zoo import distributed
 from mer.zoo.api import MODELS, ModelSpec, Predictions
 
 # Task → function(run_dir predictions DataFrame, protocol) → metrics dict. Tasks other than
@@ -238,14 +239,71 @@ def _check_same(existing: dict[str, Any], config: dict[str, Any], run_dir: Path)
             )
 
 
+def _fit_predict_fold(
+    config: RunConfig, size: str, clips: ClipSet, fold: Fold, weights: Path | None
+) -> tuple[pd.DataFrame, int, int]:
+    """Train and test one fold; returns its predictions table and the train / test sizes."""
+    protocol = PROTOCOLS.get(config.protocol)
+    spec = MODELS.get(config.model)
+    i = fold.index
+    seed_everything(config.seed * 1000 + i)
+    est = spec.build(
+        num_classes=protocol.num_classes, size=size, seed=config.seed * 1000 + i, **config.options
+    )
+    train, test = clips.subset(fold.train), clips.subset(fold.test)
+    est.fit(train, test if config.select == "oracle" else None)
+    pred = est.predict(test)
+    frame = TASK_FRAMES.get(protocol.task, _fold_frame)(fold, test, pred, protocol.classes)
+    if weights is not None and distributed.is_main():
+        weights.parent.mkdir(exist_ok=True)
+        _save_weights(est, weights)
+    return frame, len(train), len(test)
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(config: RunConfig, size: str, recipe: dict[str, Any], slots: Any, threads: int) -> None:
+    """A parallel-fold worker: its own GPU share (round-robin over visible GPUs) and its own clips."""
+    from mer.catalog import load_all
+
+    load_all()
+    with slots.get_lock():
+        slot = slots.value
+        slots.value += 1
+    import torch
+
+    torch.set_num_threads(threads)  # K workers on the CPU share its cores instead of fighting
+    if torch.cuda.is_available():
+        torch.cuda.set_device(slot % torch.cuda.device_count())
+    protocol = PROTOCOLS.get(config.protocol)
+    prepared, clips = load_protocol_data(protocol, Recipe(**recipe))
+    if MODELS.get(config.model).inputs == "flow":
+        from mer.protocols.flow import attach_flow
+
+        clips = attach_flow(prepared, clips)
+    _WORKER.update(config=config, size=size, clips=clips, folds=protocol.folds(clips.samples))
+
+
+def _worker_fold(i: int, weights: Path | None) -> tuple[int, pd.DataFrame, int, int, float]:
+    start = time.perf_counter()
+    frame, n_train, n_test = _fit_predict_fold(
+        _WORKER["config"], _WORKER["size"], _WORKER["clips"], _WORKER["folds"][i], weights
+    )
+    return i, frame, n_train, n_test, time.perf_counter() - start
+
+
 def run_bench(
     config: RunConfig,
     runs_dir: Path = Path("runs"),
     run_id: str | None = None,
     on_fold: Callable[[int, int, Fold, float], None] | None = None,
     on_prepare: Callable[[int, int], None] | None = None,
+    parallel_folds: int = 1,
 ) -> RunResult:
     """Train and evaluate ``config.model`` on every (requested) fold of ``config.protocol``.
+
+    Under ``torchrun`` every rank runs this: each fold trains data-parallel and only rank 0 writes.
 
     Args:
         config: The run's definition.
@@ -253,11 +311,18 @@ def run_bench(
         run_id: Folder name (default :meth:`RunConfig.run_id`); an existing one is resumed.
         on_fold: Progress callback ``(done, total, fold, seconds)`` after each fold.
         on_prepare: Progress callback of the preparation ``(done, total)``.
+        parallel_folds: Folds trained at once in separate processes (sharing one GPU, or spread over
+            the visible GPUs), for models too small to fill a device; the numbers are the same as one
+            at a time.
 
     Raises:
         RegistryError: unknown model or protocol (the message lists the valid names).
         RunConfigError: ``run_id`` exists with another configuration.
     """
+    dinfo = distributed.init_from_env()
+    if parallel_folds > 1 and dinfo.world_size > 1:
+        raise ValueError("--parallel-folds and torchrun do not combine: use one or the other")
+    main = dinfo.is_main
     protocol = PROTOCOLS.get(config.protocol)
     spec = MODELS.get(config.model)
     size = spec.check_size(config.size)
@@ -318,38 +383,52 @@ def run_bench(
     def fold_file(i: int) -> Path:
         return run_dir / "folds" / f"fold_{i:03d}.csv"
 
-    resumed = sum(1 for i in wanted if fold_file(i).exists())
-    done = resumed
-    for i in wanted:
-        fold = folds[i]
-        if fold_file(i).exists():
-            continue
-        start = time.perf_counter()
-        seed_everything(config.seed * 1000 + i)
-        est = spec.build(
-            num_classes=protocol.num_classes, size=size, seed=config.seed * 1000 + i, **config.options
-        )
-        train, test = clips.subset(fold.train), clips.subset(fold.test)
-        est.fit(train, test if config.select == "oracle" else None)
-        pred = est.predict(test)
-        frame = TASK_FRAMES.get(protocol.task, _fold_frame)(fold, test, pred, protocol.classes)
+    def weights_file(i: int) -> Path | None:
         if config.save_weights == "all" or (config.save_weights == "last" and i == wanted[-1]):
-            (run_dir / "weights").mkdir(exist_ok=True)
-            _save_weights(est, run_dir / "weights" / f"fold_{i:03d}.safetensors")
-        atomic_write_text(fold_file(i), frame.to_csv(index=False))
-        seconds = time.perf_counter() - start
-        meta["folds"][str(i)] = {
-            "name": fold.name,
-            "status": "done",
-            "n_test": len(test),
-            "n_train": len(train),
-            "seconds": round(seconds, 3),
-        }
-        atomic_write_json(meta_path, meta)
+            return run_dir / "weights" / f"fold_{i:03d}.safetensors"
+        return None
+
+    todo = [i for i in wanted if not fold_file(i).exists()]
+    distributed.barrier()  # every rank has its to-do list before rank 0 writes anything
+    resumed = len(wanted) - len(todo)
+    done = resumed
+
+    def record(i: int, frame: pd.DataFrame, n_train: int, n_test: int, seconds: float) -> None:
+        nonlocal done
+        if main:
+            atomic_write_text(fold_file(i), frame.to_csv(index=False))
+            meta["folds"][str(i)] = {
+                "name": folds[i].name,
+                "status": "done",
+                "n_test": n_test,
+                "n_train": n_train,
+                "seconds": round(seconds, 3),
+            }
+            atomic_write_json(meta_path, meta)
         done += 1
         if on_fold:
-            on_fold(done, len(wanted), fold, seconds)
+            on_fold(done, len(wanted), folds[i], seconds)
 
+    if parallel_folds > 1 and len(todo) > 1:
+        import multiprocessing as mp
+        import os
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        k = min(parallel_folds, len(todo))
+        ctx = mp.get_context("spawn")  # CUDA cannot be used in forked children
+        init = (config, size, asdict(recipe), ctx.Value("i", 0), max(1, (os.cpu_count() or 1) // k))
+        with ProcessPoolExecutor(k, mp_context=ctx, initializer=_worker_init, initargs=init) as pool:
+            jobs = [pool.submit(_worker_fold, i, weights_file(i)) for i in todo]
+            for job in as_completed(jobs):
+                record(*job.result())
+    else:
+        for i in todo:
+            start = time.perf_counter()
+            frame, n_train, n_test = _fit_predict_fold(config, size, clips, folds[i], weights_file(i))
+            record(i, frame, n_train, n_test, time.perf_counter() - start)
+
+    if not main:  # rank 0 writes predictions and metrics; the others are done
+        return RunResult(run_dir, None, done, len(folds), resumed)
     for i in wanted:  # folds finished before a resume keep their record
         meta["folds"].setdefault(str(i), {"name": folds[i].name, "status": "done"})
     return finalize(run_dir, meta, protocol)

@@ -36,9 +36,8 @@ def test_microau_clip_beats_au_majority_on_au_loso_synth(tmp_path, monkeypatch):
     majority = run_bench(RunConfig(model="au-majority", protocol="au-loso-synth"), runs_dir=runs)
     model = run_bench(RunConfig(model="microau-clip", protocol="au-loso-synth", size="tiny"), runs_dir=runs)
     elapsed = time.perf_counter() - start
-    print(
-        f"au-majority {majority.metrics['mean_f1']:.4f}, microau-clip {model.metrics['mean_f1']:.4f}, {elapsed:.0f} s"
-    )
+    scores = {r.run_dir.name: round(r.metrics["mean_f1"], 4) for r in (majority, model)}
+    print(f"mean F1 {scores}, {elapsed:.0f} s")
     assert model.folds_done == model.n_folds == 16
     assert model.metrics["mean_f1"] >= majority.metrics["mean_f1"] + 0.15
     assert elapsed < 600

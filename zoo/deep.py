@@ -24,7 +24,10 @@ SetupFn = Callable[["DeepEstimator", ClipSet], None]
 
 
 def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """CUDA when available (under ``torchrun``, this rank's GPU ``LOCAL_RANK``), else the CPU."""
+    from mer.zoo.distributed import local_device
+
+    return local_device()
 
 
 def unweighted_f1(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> float:

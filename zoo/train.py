@@ -26,6 +26,8 @@ import torch.distributed as dist
 from torch import nn
 
 from mer.protocols.clipset import ClipSet
+from mer.zoo import distributed
+from mer.zoo.loader import PrefetchingClips
 
 log = logging.getLogger("mer.train")
 
@@ -51,6 +53,13 @@ class TrainConfig:
         balanced_sampler: Draw each epoch with class-balanced weights (with replacement).
         amp: bf16 autocast when training on CUDA.
         eval_batch_size: Batch size for prediction.
+        fused_adamw: The fused (one-kernel) AdamW on CUDA; same update, fewer launches.
+        compile: ``torch.compile`` the network (first steps are slow while it compiles).
+        grad_checkpointing: Activation checkpointing in models that offer it (large batches).
+        prefetch: Batches of frames read ahead from the memory-mapped cache, into pinned memory on
+            CUDA (0: read in the step).
+        sync_bn: Under DDP, batch norm uses the statistics of the global batch, so N processes train
+            exactly as one process on the whole batch (otherwise each rank normalises its own slice).
     """
 
     epochs: int = 55
@@ -65,6 +74,11 @@ class TrainConfig:
     balanced_sampler: bool = False
     amp: bool = True
     eval_batch_size: int = 32
+    fused_adamw: bool = True
+    compile: bool = False
+    grad_checkpointing: bool = False
+    prefetch: int = 2
+    sync_bn: bool = True
 
 
 class NonFiniteLossError(RuntimeError):
@@ -179,7 +193,8 @@ def train_model(
         NonFiniteLossError: a loss was NaN or infinite.
     """
     params = param_groups(model, cfg.weight_decay)
-    opt = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas)
+    fused = {"fused": True} if cfg.fused_adamw and device.type == "cuda" else {}
+    opt = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, **fused)
     labels = np.asarray(train_set.labels)
     steps = len(epoch_batches(labels, cfg, np.random.default_rng(0)))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, steps, cfg))
@@ -197,38 +212,63 @@ def train_model(
             best = (float(state["best"]["score"]), int(state["best"]["epoch"]), state["best"]["model"])
         log.info("resumed from %s at epoch %d", checkpoint, start)
     use_amp = cfg.amp and device.type == "cuda"
+    if cfg.grad_checkpointing:
+        for m in model.modules():
+            if hasattr(m, "set_grad_checkpointing"):
+                m.set_grad_checkpointing(True)
     net: nn.Module = model
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+    if distributed.is_distributed():
+        if cfg.sync_bn:
+            distributed.convert_batchnorm(model)
         net = nn.parallel.DistributedDataParallel(
             model, device_ids=[device] if device.type == "cuda" else None
         )
+    if cfg.compile:
+        net = torch.compile(net)
+    main = distributed.is_main()
     for epoch in range(start, cfg.epochs):
         torch.manual_seed(seed * 100_003 + epoch)
         batches = epoch_batches(labels, cfg, np.random.default_rng([seed, epoch]))
         net.train()
         t0, seen, total, terms_sum = time.perf_counter(), 0, 0.0, {}
-        for step, idx in enumerate(batches):
-            batch = batch_fn(train_set, idx, True, device)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                loss, terms = loss_fn(net, batch, epoch)
-            if not torch.isfinite(loss):
-                raise NonFiniteLossError(
-                    f"non-finite loss ({loss.item()}) at epoch {epoch}, step {step}; terms {terms}. "
-                    "Lower the learning rate or check the inputs; no checkpoint was written for this epoch."
-                )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip:
-                nn.utils.clip_grad_norm_([p for g in params for p in g["params"]], cfg.grad_clip)
-            opt.step()
-            sched.step()
-            seen += len(idx)
-            total += loss.item() * len(idx)
-            for k, v in terms.items():
-                terms_sum[k] = terms_sum.get(k, 0.0) + v * len(idx)
+        clips: Any = train_set
+        if cfg.prefetch > 0:
+            clips = PrefetchingClips(train_set, batches, device.type == "cuda", cfg.prefetch)
+        try:
+            for step, idx in enumerate(batches):
+                if cfg.prefetch > 0:
+                    clips.set_step(step)
+                batch = batch_fn(clips, idx, True, device)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                    loss, terms = loss_fn(net, batch, epoch)
+                value = loss.item()  # the step's one host sync: it also guards the update below
+                if not math.isfinite(value):
+                    raise NonFiniteLossError(
+                        f"non-finite loss ({value}) at epoch {epoch}, step {step}; terms {terms}. "
+                        "Lower the learning rate or check the inputs; no checkpoint was written for this "
+                        "epoch."
+                    )
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg.grad_clip:
+                    nn.utils.clip_grad_norm_([p for g in params for p in g["params"]], cfg.grad_clip)
+                opt.step()
+                sched.step()
+                seen += len(idx)
+                total += value * len(idx)
+                for k, v in terms.items():
+                    terms_sum[k] = terms_sum.get(k, 0.0) + float(v) * len(idx)
+        finally:
+            if cfg.prefetch > 0:
+                clips.close()
         dt = time.perf_counter() - t0
-        row = {"epoch": epoch, "loss": total / max(seen, 1), "samples_per_s": seen / max(dt, 1e-9)}
-        row.update({k: v / max(seen, 1) for k, v in terms_sum.items()})
+        # Under DDP each rank saw its slice: log the global-batch figures.
+        total, seen_all = distributed.mean_across_ranks(total), distributed.mean_across_ranks(seen)
+        terms_sum = {k: distributed.mean_across_ranks(v) for k, v in terms_sum.items()}
+        seen = max(seen_all, 1e-9)
+        world = distributed.info().world_size
+        row = {"epoch": epoch, "loss": total / seen, "samples_per_s": world * seen / max(dt, 1e-9)}
+        row.update({k: v / seen for k, v in terms_sum.items()})
         row["lr"] = opt.param_groups[0]["lr"]
         if evaluate is not None:
             score = float(evaluate(model, epoch))
@@ -244,7 +284,7 @@ def train_model(
             row["samples_per_s"],
             f" val {row['val_score']:.4f}" if "val_score" in row else "",
         )
-        if checkpoint is not None:
+        if checkpoint is not None and main:  # one writer under DDP: every rank holds the same weights
             checkpoint.parent.mkdir(parents=True, exist_ok=True)
             _atomic_save(
                 {

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mer.baselines.flow_common import FlowEstimator
 from mer.baselines.microau_clip.emotions import class_prototypes, rule_scores, softmax_rows
 from mer.baselines.microau_clip.losses import (
     cooccurrence_target,
@@ -173,39 +174,46 @@ def combination_text(sample_aus: set[int], vocabulary: tuple[int, ...], dataset:
     return describe_aus([AU(a) for a in sorted(sample_aus & set(vocabulary))], join=join_style(dataset))
 
 
-class MultiLabelEstimator(DeepEstimator):
+class MultiLabelEstimator(FlowEstimator):
     """:class:`DeepEstimator` for multi-label AU detection: a sigmoid per AU, present at p ≥ 0.5;
-    ``--select oracle`` keeps the epoch with the best mean F1 on ``val``."""
+    ``--select oracle`` keeps the epoch with the best mean F1 on ``val``.
+
+    It takes :class:`FlowEstimator`'s CPU thread control: the tiny networks are overhead-bound, and on
+    a busy CPU intra-op threads spin-wait (a 3-fold tiny run took 7 min with 2 threads under load).
+    """
 
     def fit(self, train: ClipSet, val: ClipSet | None = None) -> None:
-        if self.setup_fn is not None:
-            self.setup_fn(self, train)
-        evaluate = None
-        if val is not None:
-            y_val = np.asarray(val.labels)
+        with self._threads():
+            if self.setup_fn is not None:
+                self.setup_fn(self, train)
+            evaluate = None
+            if val is not None:
+                y_val = np.asarray(val.labels)
 
-            def evaluate(model: nn.Module, epoch: int) -> float:
-                pred = (self._logits(val).sigmoid().numpy() >= 0.5).astype(np.int64)
-                return au_detection_metrics(y_val, pred, val.class_names)["mean_f1"]
+                def evaluate(model: nn.Module, epoch: int) -> float:
+                    pred = (self._logits(val).sigmoid().numpy() >= 0.5).astype(np.int64)
+                    return au_detection_metrics(y_val, pred, val.class_names)["mean_f1"]
 
-        checkpoint = self.work_dir / "checkpoint.pt" if self.work_dir is not None else None
-        self.result = train_model(
-            self.model, train, loss_fn=self.loss_fn, batch_fn=self.batch_fn, cfg=self.config,
-            device=self.device, seed=self.seed, checkpoint=checkpoint, evaluate=evaluate,
-        )  # fmt: skip
+            checkpoint = self.work_dir / "checkpoint.pt" if self.work_dir is not None else None
+            self.result = train_model(
+                self.model, train, loss_fn=self.loss_fn, batch_fn=self.batch_fn, cfg=self.config,
+                device=self.device, seed=self.seed, checkpoint=checkpoint, evaluate=evaluate,
+            )  # fmt: skip
 
     @torch.no_grad()
     def outputs(self, clips: ClipSet, key: str) -> torch.Tensor:
         """One entry of the network's output dict over ``clips`` (e.g. the global ``embedding``)."""
         self.model.eval()
         out, bs = [], self.config.eval_batch_size
-        for i in range(0, len(clips), bs):
-            batch = self.batch_fn(clips, np.arange(i, min(i + bs, len(clips))), False, self.device)
-            out.append(self.model(batch["image"])[key].float().cpu())
+        with self._threads():
+            for i in range(0, len(clips), bs):
+                batch = self.batch_fn(clips, np.arange(i, min(i + bs, len(clips))), False, self.device)
+                out.append(self.model(batch["image"])[key].float().cpu())
         return torch.cat(out)
 
     def predict(self, test: ClipSet) -> Predictions:
-        probs = self._logits(test).sigmoid().numpy()
+        with self._threads():
+            probs = self._logits(test).sigmoid().numpy()
         return Predictions((probs >= 0.5).astype(np.int64), probs, extras={"model": self.name, **self.info})
 
 
@@ -220,6 +228,7 @@ def build_au_estimator(
     epochs: int | None = None,
     device: str | None = None,
     work_dir: str | Path | None = None,
+    cpu_threads: int | None = 1,
     **unknown: Any,
 ) -> MultiLabelEstimator:
     """A Micro-AU CLIP estimator (the ``build`` of every registered AU variant).
@@ -234,6 +243,7 @@ def build_au_estimator(
         epochs: Override the recipe's epoch count.
         device: Torch device (default CUDA when available).
         work_dir: Per-fold checkpoint folder (resume).
+        cpu_threads: Torch threads on a CPU (None: leave as is).
     """
     if unknown:
         raise TypeError(f"{name}: unknown options {', '.join(sorted(unknown))}")
@@ -309,6 +319,7 @@ def build_au_estimator(
         name=name,
     )  # fmt: skip
     est.context = ctx
+    est.cpu_threads = cpu_threads
     return est
 
 
