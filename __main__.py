@@ -2,4 +2,5 @@
 
 from mer.cli import main
 
-main()
+if __name__ == "__main__":  # spawned workers (--parallel-folds) re-import this module: no second CLI
+    main()

@@ -257,7 +257,7 @@ def write_synthme(
     seed: int = 0,
     width: int = 128,
     height: int = 128,
-    label_noise: float = 0.1,
+    label_noise: float = 0.2,
     frames: tuple[int, int] = (20, 60),
     amplitude: float = 0.04,
     noise: float = 1.5,
