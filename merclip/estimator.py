@@ -147,6 +147,8 @@ def build_estimator(
     init: str | None = None,
     epochs: int | None = None,
     balanced_sampler: bool = False,
+    compile: bool = False,
+    grad_checkpointing: bool = False,
     **unknown: Any,
 ) -> DeepEstimator:
     """A MER-CLIP-family estimator (the ``build`` of every registered variant).
@@ -163,13 +165,21 @@ def build_estimator(
         init: "clip" (base default), "random", or a local UniFormerV2 / MER-CLIP checkpoint file.
         epochs: Override the recipe's epoch count.
         balanced_sampler: Class-balanced sampling.
+        compile: ``torch.compile`` the network for training (``-o compile=true``).
+        grad_checkpointing: Activation checkpointing of the encoder blocks (large batches).
     """
     if unknown:
         raise TypeError(f"{name}: unknown options {', '.join(sorted(unknown))}")
     torch.manual_seed(seed)
     model = build_network(size, variant, num_classes, init)
     cfg = train_config(recipe, size)
-    cfg = replace(cfg, balanced_sampler=balanced_sampler, **({"epochs": epochs} if epochs else {}))
+    cfg = replace(
+        cfg,
+        balanced_sampler=balanced_sampler,
+        compile=compile,
+        grad_checkpointing=grad_checkpointing,
+        **({"epochs": epochs} if epochs else {}),
+    )
     if epochs and cfg.warmup_epochs >= epochs:
         cfg = replace(cfg, warmup_epochs=max(0, epochs // 5))
     aug: AugmentConfig = augment_config(
