@@ -12,6 +12,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from mer.protocols.au import FACS_NAMES
 from mer.protocols.sample import AU
 
 # Table II [P] plus the extra phrases of the authors' label maps [C].
@@ -65,37 +66,7 @@ LATERAL_PHRASES: dict[int, str] = {
     20: "stretching the lips down and to the {side}",
 }
 
-FACS_NAMES: dict[int, str] = {
-    1: "Inner Brow Raiser",
-    2: "Outer Brow Raiser",
-    4: "Brow Lowerer",
-    5: "Upper Lid Raiser",
-    6: "Cheek Raiser",
-    7: "Lid Tightener",
-    9: "Nose Wrinkler",
-    10: "Upper Lip Raiser",
-    12: "Lip Corner Puller",
-    14: "Dimpler",
-    15: "Lip Corner Depressor",
-    16: "Lower Lip Depressor",
-    17: "Chin Raiser",
-    18: "Lip Pucker",
-    20: "Lip Stretcher",
-    21: "Neck Tightener",
-    22: "Lip Funneler",
-    23: "Lip Tightener",
-    24: "Lip Presser",
-    25: "Lips Part",
-    26: "Jaw Drop",
-    28: "Lip Suck",
-    31: "Jaw Clencher",
-    34: "Cheek Puff",
-    38: "Nostril Dilator",
-    39: "Nostril Compressor",
-    43: "Eyes Closed",
-    57: "Head Forward",
-    58: "Head Back",
-}
+# FACS names (the "FACS-Based" prompts of Table X) come from the AU grammar's one table.
 
 # Table XII; the default uses templates 1–7.
 TEMPLATES: tuple[str, ...] = (

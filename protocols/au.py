@@ -191,6 +191,7 @@ FACS_NAMES: dict[int, str] = {
     27: "Mouth Stretch",
     28: "Lip Suck",
     31: "Jaw Clencher",
+    34: "Cheek Puff",
     38: "Nostril Dilator",
     39: "Nostril Compressor",
     41: "Lid Droop",
