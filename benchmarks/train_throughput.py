@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--size", default="tiny", choices=("tiny", "base"))
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--steps", type=int, default=5)
-    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--warmup", type=int, default=6, help="Untimed steps before timing.")
     ap.add_argument("--device", default=None, help="cuda | cpu (default: cuda when available)")
     ap.add_argument("--paths", default="reference,optimized")
     ap.add_argument("--compile", action="store_true", help="torch.compile the optimized path")
@@ -258,6 +258,11 @@ def main(argv: list[str] | None = None) -> dict:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         clips = synthetic_clips(args.size, max(2 * args.batch, 16), Path(tmp))
+        # A first, untimed round of every path: the first steps of a process pay one-off costs
+        # (kernel libraries paged in, oneDNN / cuDNN / cuBLAS set-up; on a busy CPU box the first
+        # ~4 steps ran 30x slower) that would otherwise land on whichever path is timed first.
+        for path in args.paths.split(","):
+            run_path(path, args.size, clips, args.batch, 2, 0, device, args.compile, args.grad_checkpointing)
         for path in args.paths.split(","):
             results.append(
                 run_path(

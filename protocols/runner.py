@@ -240,16 +240,29 @@ def _check_same(existing: dict[str, Any], config: dict[str, Any], run_dir: Path)
 
 
 def _fit_predict_fold(
-    config: RunConfig, size: str, clips: ClipSet, fold: Fold, weights: Path | None
+    config: RunConfig,
+    size: str,
+    clips: ClipSet,
+    fold: Fold,
+    weights: Path | None,
+    work_dir: Path | None = None,
 ) -> tuple[pd.DataFrame, int, int]:
-    """Train and test one fold; returns its predictions table and the train / test sizes."""
+    """Train and test one fold; returns its predictions table and the train / test sizes.
+
+    ``work_dir`` is the fold's checkpoint folder, handed to deep models whose builder takes one, so
+    that a killed run resumes mid-fold; it is removed once the fold has been predicted.
+    """
     protocol = PROTOCOLS.get(config.protocol)
     spec = MODELS.get(config.model)
     i = fold.index
     seed_everything(config.seed * 1000 + i)
-    est = spec.build(
-        num_classes=protocol.num_classes, size=size, seed=config.seed * 1000 + i, **config.options
-    )
+    options = dict(config.options)
+    if work_dir is not None and spec.family == "deep" and "work_dir" not in options:
+        import inspect
+
+        if "work_dir" in inspect.signature(spec.build).parameters:
+            options["work_dir"] = str(work_dir)
+    est = spec.build(num_classes=protocol.num_classes, size=size, seed=config.seed * 1000 + i, **options)
     train, test = clips.subset(fold.train), clips.subset(fold.test)
     est.fit(train, test if config.select == "oracle" else None)
     pred = est.predict(test)
@@ -257,6 +270,10 @@ def _fit_predict_fold(
     if weights is not None and distributed.is_main():
         weights.parent.mkdir(exist_ok=True)
         _save_weights(est, weights)
+    if "work_dir" in options and "work_dir" not in config.options and distributed.is_main():
+        import shutil
+
+        shutil.rmtree(options["work_dir"], ignore_errors=True)  # the fold is done: resume is moot
     return frame, len(train), len(test)
 
 
@@ -285,10 +302,12 @@ def _worker_init(config: RunConfig, size: str, recipe: dict[str, Any], slots: An
     _WORKER.update(config=config, size=size, clips=clips, folds=protocol.folds(clips.samples))
 
 
-def _worker_fold(i: int, weights: Path | None) -> tuple[int, pd.DataFrame, int, int, float]:
+def _worker_fold(
+    i: int, weights: Path | None, work_dir: Path | None = None
+) -> tuple[int, pd.DataFrame, int, int, float]:
     start = time.perf_counter()
     frame, n_train, n_test = _fit_predict_fold(
-        _WORKER["config"], _WORKER["size"], _WORKER["clips"], _WORKER["folds"][i], weights
+        _WORKER["config"], _WORKER["size"], _WORKER["clips"], _WORKER["folds"][i], weights, work_dir
     )
     return i, frame, n_train, n_test, time.perf_counter() - start
 
@@ -388,6 +407,9 @@ def run_bench(
             return run_dir / "weights" / f"fold_{i:03d}.safetensors"
         return None
 
+    def work_dir(i: int) -> Path:
+        return run_dir / "work" / f"fold_{i:03d}"
+
     todo = [i for i in wanted if not fold_file(i).exists()]
     distributed.barrier()  # every rank has its to-do list before rank 0 writes anything
     resumed = len(wanted) - len(todo)
@@ -418,13 +440,15 @@ def run_bench(
         ctx = mp.get_context("spawn")  # CUDA cannot be used in forked children
         init = (config, size, asdict(recipe), ctx.Value("i", 0), max(1, (os.cpu_count() or 1) // k))
         with ProcessPoolExecutor(k, mp_context=ctx, initializer=_worker_init, initargs=init) as pool:
-            jobs = [pool.submit(_worker_fold, i, weights_file(i)) for i in todo]
+            jobs = [pool.submit(_worker_fold, i, weights_file(i), work_dir(i)) for i in todo]
             for job in as_completed(jobs):
                 record(*job.result())
     else:
         for i in todo:
             start = time.perf_counter()
-            frame, n_train, n_test = _fit_predict_fold(config, size, clips, folds[i], weights_file(i))
+            frame, n_train, n_test = _fit_predict_fold(
+                config, size, clips, folds[i], weights_file(i), work_dir(i)
+            )
             record(i, frame, n_train, n_test, time.perf_counter() - start)
 
     if not main:  # rank 0 writes predictions and metrics; the others are done
