@@ -408,7 +408,7 @@ def leaderboard_show(
     """Print a table of the runs in a folder."""
     from mer.leaderboard.show import collect_rows, format_rows
 
-    console.print(format_rows(collect_rows(runs_dir)), highlight=False, markup=False)
+    typer.echo(format_rows(collect_rows(runs_dir)))
 
 
 @leaderboard_app.command("build")
@@ -675,7 +675,7 @@ def demo(
         "leaderboard/LEADERBOARD.md"
     ),
 ) -> None:
-    """SynthME → prepare → lbptop-svm, majority and chance on loso-synth-3 → leaderboard."""
+    """SynthME → prepare → chance, majority, lbptop-svm and ststnet on loso-synth-3 → leaderboard."""
     _load()
     from mer.demo import run_demo
     from mer.leaderboard.build import build_leaderboard, describe
@@ -687,7 +687,7 @@ def demo(
             on_run=lambda m: progress.console.print(f"running {m} on loso-synth-3"),
             **_fold_callbacks(progress, "folds"),
         )
-    console.print(format_rows(collect_rows(runs_dir)), highlight=False, markup=False)
+    typer.echo(format_rows(collect_rows(runs_dir)))
     for line in describe(build_leaderboard(runs_dir, out)):
         console.print(line, highlight=False, markup=False)
 

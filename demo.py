@@ -1,4 +1,4 @@
-"""``make demo``: SynthME → prepare → ``lbptop-svm`` and ``chance`` on ``loso-synth-3`` → table."""
+"""``make demo``: SynthME → prepare → reference rows, LBP-TOP and STSTNet on ``loso-synth-3`` → table."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from mer.protocols.runner import RunConfig, RunResult, run_bench
 
-DEMO_MODELS = ("chance", "majority", "lbptop-svm")
+DEMO_MODELS = ("chance", "majority", "lbptop-svm", "ststnet")
 
 
 def run_demo(
