@@ -95,6 +95,58 @@ def color_jitter_clip(
     return clip.clamp(0, 1)
 
 
+def _grey(x: torch.Tensor) -> torch.Tensor:
+    """ITU-R 601 luma of ``[..., 3, H, W]`` as ``[..., 1, H, W]`` (torchvision's rgb_to_grayscale)."""
+    r, g, b = x.unbind(-3)
+    return (0.2989 * r + 0.587 * g + 0.114 * b).unsqueeze(-3)
+
+
+def _bcast(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    return v.view(-1, *([1] * (x.dim() - 1)))
+
+
+def color_jitter_batch(
+    clips: torch.Tensor,
+    apply: torch.Tensor,
+    rng: random.Random,
+    brightness: float = 0.5,
+    contrast: float = 0.5,
+    saturation: float = 0.5,
+    hue: float = 0.1,
+) -> torch.Tensor:
+    """ColorJitter on a batch ``[N, T, 3, H, W]`` in [0, 1] as whole-batch tensor ops.
+
+    Clip ``i`` (where ``apply[i]``) gets its own factors and its own random order of the four
+    adjustments, the same for all of its frames: the distribution of :func:`color_jitter_clip`.
+    Brightness, contrast and saturation are blends computed for the whole batch at once (torchvision's
+    formulas, with per-clip factors); hue, which goes through HSV, runs on the clips that draw it.
+    """
+    n = clips.shape[0]
+    dev, dt = clips.device, clips.dtype
+    b = torch.tensor([rng.uniform(1 - brightness, 1 + brightness) for _ in range(n)], device=dev, dtype=dt)
+    c = torch.tensor([rng.uniform(1 - contrast, 1 + contrast) for _ in range(n)], device=dev, dtype=dt)
+    s = torch.tensor([rng.uniform(1 - saturation, 1 + saturation) for _ in range(n)], device=dev, dtype=dt)
+    h = [rng.uniform(-hue, hue) for _ in range(n)]
+    order = []
+    for _ in range(n):
+        o = [0, 1, 2, 3]
+        rng.shuffle(o)
+        order.append(o)
+    order_t = torch.tensor(order, device=dev)
+    x = clips
+    for slot in range(4):
+        do = apply & (order_t[:, slot] == 0)
+        x = torch.where(_bcast(do, x), (x * _bcast(b, x)).clamp(0, 1), x)
+        do = apply & (order_t[:, slot] == 1)
+        mean = _grey(x).mean(dim=(-3, -2, -1), keepdim=True)  # per frame, as adjust_contrast
+        x = torch.where(_bcast(do, x), (_bcast(c, x) * x + (1 - _bcast(c, x)) * mean).clamp(0, 1), x)
+        do = apply & (order_t[:, slot] == 2)
+        x = torch.where(_bcast(do, x), (_bcast(s, x) * x + (1 - _bcast(s, x)) * _grey(x)).clamp(0, 1), x)
+        for i in torch.nonzero(apply & (order_t[:, slot] == 3)).flatten().tolist():
+            x[i] = TF.adjust_hue(x[i], h[i])
+    return x.clamp(0, 1)
+
+
 @dataclass(frozen=True)
 class AugmentConfig:
     """Train-time augmentation switches and probabilities.
@@ -150,18 +202,25 @@ def normalise_clips(x: torch.Tensor) -> torch.Tensor:
 def augment_batch(
     clips: torch.Tensor, cfg: AugmentConfig, rng: random.Random, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """The train pipeline on ``[N, T, 3, H, W]`` in [0, 1]: AugMix, flip, ColorJitter per clip, then
-    normalisation, then LSFM batch-wise. Returns the model layout ``[N, 3, T, H, W]``."""
+    """The train pipeline on ``[N, T, 3, H, W]`` in [0, 1]: AugMix (per clip), flip and ColorJitter
+    (batched, per-clip draws), normalisation, then LSFM batch-wise. Returns ``[N, 3, T, H, W]``."""
+    # AugMix draws its own chain of ops per clip, so it stays a per-clip loop (on the batch's device);
+    # flip and colour jitter are whole-batch tensor ops with per-clip draws.
+    n = clips.shape[0]
     out = []
     for clip in clips:
         if cfg.augmix > 0 and rng.random() < cfg.augmix:
             clip = augmix_clip(clip, rng, cfg.augmix_magnitude)
-        if cfg.flip > 0 and rng.random() < cfg.flip:
-            clip = clip.flip(-1)
-        if cfg.color_jitter > 0 and rng.random() < cfg.color_jitter:
-            clip = color_jitter_clip(clip, rng)
         out.append(clip)
-    x = normalise_clips(torch.stack(out)).transpose(1, 2)
+    x = torch.stack(out) if out else clips
+    flip = torch.tensor([cfg.flip > 0 and rng.random() < cfg.flip for _ in range(n)], device=x.device)
+    x = torch.where(flip.view(-1, 1, 1, 1, 1), x.flip(-1), x)
+    jitter = torch.tensor(
+        [cfg.color_jitter > 0 and rng.random() < cfg.color_jitter for _ in range(n)], device=x.device
+    )
+    if bool(jitter.any()):
+        x = color_jitter_batch(x, jitter, rng)
+    x = normalise_clips(x).transpose(1, 2)
     if cfg.lsfm > 0:
         x, _ = local_static_face_mix(x, cfg.lsfm_lambda, cfg.lsfm, cfg.lsfm_exclude_self, generator)
     return x
