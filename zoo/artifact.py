@@ -20,14 +20,13 @@ altered is refused with a message naming it; nothing is half loaded.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from mer.protocols.io import atomic_write_json, atomic_write_text
+from mer.protocols.io import atomic_write_json, atomic_write_text, file_sha256
 
 FORMAT = "mer-artifact/1"
 CONFIG_FILE = "config.json"
@@ -120,13 +119,7 @@ class LoadedModel:
     path: Path
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+sha256_file = file_sha256  # one implementation, in mer.protocols.io
 
 
 # --------------------------------------------------------------------------------------------- runs
