@@ -49,6 +49,7 @@ def friendly_errors(fn):
         from mer.protocols.runner import RunConfigError
         from mer.protocols.sample import AnnotationError
         from mer.registry import RegistryError
+        from mer.zoo.train import NonFiniteLossError
 
         try:
             return fn(*args, **kwargs)
@@ -60,6 +61,7 @@ def friendly_errors(fn):
             FileNotFoundError,
             ValueError,
             FloatingPointError,
+            NonFiniteLossError,
         ) as e:
             err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None

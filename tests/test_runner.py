@@ -161,3 +161,46 @@ def test_non_finite_probabilities_are_refused(tmp_path):
     with pytest.raises(FloatingPointError, match="fold 0: model returned non-finite"):
         run_bench(RunConfig(model="nan-model", protocol="loso-synth-3"), runs_dir=tmp_path / "runs")
     assert not list((tmp_path / "runs").glob("*/folds/*.csv"))
+
+
+def test_cli_nan_loss_is_one_clear_line_and_earlier_folds_are_kept(tmp_path):
+    from mer.cli import app
+    from mer.zoo.api import MODELS, ModelSpec
+    from mer.zoo.train import NonFiniteLossError
+
+    class DivergesOnFoldTwo:
+        def __init__(self, seed):
+            self.seed = seed
+
+        def fit(self, train, val=None):
+            if self.seed % 1000 == 2:
+                raise NonFiniteLossError("non-finite loss (nan) at epoch 0, step 0")
+
+        def predict(self, test):
+            import numpy as np
+
+            from mer.zoo.api import Predictions
+
+            return Predictions(np.zeros(len(test), int), np.tile([1.0, 0.0, 0.0], (len(test), 1)))
+
+        def state_dict(self):
+            return {}
+
+    if "diverges" not in MODELS:
+        MODELS.register(
+            "diverges",
+            ModelSpec(
+                "diverges",
+                lambda seed=0, **_: DivergesOnFoldTwo(seed),
+                ("base",),
+                recipe={"base": {"frames": 4, "size": 16}},
+            ),
+        )
+    small_synth(tmp_path / "synth")
+    runs = tmp_path / "runs"
+    r = CliRunner().invoke(
+        app, ["bench", "run", "--model", "diverges", "--protocol", "loso-synth-3", "--runs-dir", str(runs)]
+    )
+    assert r.exit_code == 2, r.output
+    assert "error: non-finite loss (nan)" in r.output and "Traceback" not in r.output
+    assert sorted(p.name for p in runs.glob("*/folds/*.csv")) == ["fold_000.csv", "fold_001.csv"]
