@@ -332,8 +332,12 @@ def bench_run(
         ),
     ] = None,
     parallel_folds: Annotated[
-        int, typer.Option(help="Folds trained at once in separate processes (small models, one GPU).")
-    ] = 1,
+        int | None,
+        typer.Option(
+            help="Folds trained at once in separate processes (small models, one GPU). "
+            "Default: one per CPU core for deep models on a CPU-only machine, else 1."
+        ),
+    ] = None,
 ) -> None:
     """Train and evaluate a model under a protocol; resumes an interrupted run.
 

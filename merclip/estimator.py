@@ -57,19 +57,22 @@ class Variant:
     lsfm_lambda: float = 0.5
 
 
-def model_config(size: str, variant: Variant) -> MerClipConfig:
-    """Network config of ``size`` for ``variant``."""
+def model_config(size: str, variant: Variant, onset_relative: bool | None = None) -> MerClipConfig:
+    """Network config of ``size`` for ``variant``; ``onset_relative`` overrides the encoder's input
+    form (None: the size's own, raw frames for ``base`` and onset-relative for ``tiny``)."""
+    if size not in ("base", "tiny"):
+        raise ValueError(f"unknown size {size!r} (base or tiny)")
+    overrides = {} if onset_relative is None else {"onset_relative": bool(onset_relative)}
+    encoder = uniformerv2_config(size, **overrides)
     if size == "base":
-        return MerClipConfig(encoder=uniformerv2_config("base"), head=variant.head, align=variant.align)
-    if size == "tiny":
-        return MerClipConfig(
-            encoder=uniformerv2_config("tiny"),
-            embed_dim=32,
-            head=variant.head,
-            head_dim=32,
-            align=variant.align,
-        )
-    raise ValueError(f"unknown size {size!r} (base or tiny)")
+        return MerClipConfig(encoder=encoder, head=variant.head, align=variant.align)
+    return MerClipConfig(
+        encoder=encoder,
+        embed_dim=32,
+        head=variant.head,
+        head_dim=32,
+        align=variant.align,
+    )
 
 
 def _load_init(model: MerClip, init: str) -> None:
@@ -105,10 +108,17 @@ def _load_init(model: MerClip, init: str) -> None:
     log.info("init from %s: %d tensors, %d reference keys unused", path, len(converted), len(unused))
 
 
-def build_network(size: str, variant: Variant, num_classes: int, init: str | None = None) -> MerClip:
+def build_network(
+    size: str,
+    variant: Variant,
+    num_classes: int,
+    init: str | None = None,
+    onset_relative: bool | None = None,
+) -> MerClip:
     """The network at ``size``: ``base`` loads CLIP ViT-B/16 (text tower, and the inflated image weights
-    unless ``init`` names a local checkpoint); ``tiny`` is random (CPU)."""
-    cfg = model_config(size, variant)
+    unless ``init`` names a local checkpoint); ``tiny`` is random (CPU). ``onset_relative``: see
+    :func:`model_config`."""
+    cfg = model_config(size, variant, onset_relative)
     if size == "base":
         clip = load_clip_b16()
         visual_state = {k: v for k, v in clip.visual.state_dict().items()}
@@ -149,6 +159,7 @@ def build_estimator(
     balanced_sampler: bool = False,
     compile: bool = False,
     grad_checkpointing: bool = False,
+    onset_relative: bool | None = None,
     **unknown: Any,
 ) -> DeepEstimator:
     """A MER-CLIP-family estimator (the ``build`` of every registered variant).
@@ -167,11 +178,13 @@ def build_estimator(
         balanced_sampler: Class-balanced sampling.
         compile: ``torch.compile`` the network for training (``-o compile=true``).
         grad_checkpointing: Activation checkpointing of the encoder blocks (large batches).
+        onset_relative: Encoder input relative to the onset frame (``-o onset_relative=false`` trains
+            tiny on raw frames, the ablation in benchmarks/RESULTS.md); None: the size's default.
     """
     if unknown:
         raise TypeError(f"{name}: unknown options {', '.join(sorted(unknown))}")
     torch.manual_seed(seed)
-    model = build_network(size, variant, num_classes, init)
+    model = build_network(size, variant, num_classes, init, onset_relative)
     cfg = train_config(recipe, size)
     cfg = replace(
         cfg,

