@@ -11,6 +11,7 @@ numbers as an uninterrupted one.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 import random
 import time
@@ -313,14 +314,20 @@ def _worker_fold(
 
 
 def auto_parallel_folds(spec: ModelSpec, world_size: int = 1) -> int:
-    """Default fold parallelism: a deep model on a CPU-only machine trains one fold per core with one
-    thread each (a small network uses one thread far better than several: see benchmarks/RESULTS.md);
-    everything else (GPU, torchrun, classical models that finish in seconds) runs one fold at a time."""
+    """Default fold parallelism: a deep model of mer's catalogue on a CPU-only machine trains one fold
+    per core with one thread each (a small network uses one thread far better than several: see
+    benchmarks/RESULTS.md); everything else runs one fold at a time: GPU, torchrun, classical models that
+    finish in seconds, and models registered at run time (worker processes rebuild the registry from the
+    catalogue, where such a model does not exist)."""
     import os
 
     import torch
 
-    if spec.family != "deep" or world_size > 1 or torch.cuda.is_available():
+    build = spec.build
+    while isinstance(build, functools.partial):
+        build = build.func
+    in_catalogue = (getattr(build, "__module__", None) or "").startswith("mer.")
+    if spec.family != "deep" or not in_catalogue or world_size > 1 or torch.cuda.is_available():
         return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, cores or 1)

@@ -29,3 +29,27 @@ def test_parallel_folds_equal_sequential(tmp_path):
     meta = json.loads((par / "run.json").read_text())
     assert meta["status"] == "complete" and len(meta["folds"]) == seq.n_folds
     assert all(f["status"] == "done" and f["n_train"] > 0 for f in meta["folds"].values())
+
+
+def test_auto_parallel_folds_one_per_core_for_catalogue_deep_models_on_cpu(monkeypatch):
+    """Default ``--parallel-folds``: deep catalogue models on a CPU-only machine get one fold per core;
+    classical and reference models, torchrun, a GPU and models registered at run time (which worker
+    processes could not rebuild) get one fold at a time."""
+    from dataclasses import replace
+
+    import torch
+
+    from mer.protocols.runner import auto_parallel_folds
+    from mer.zoo.api import MODELS
+
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert auto_parallel_folds(MODELS.get("merclip")) == 3  # a functools.partial of mer's builder
+    assert auto_parallel_folds(MODELS.get("ststnet")) == 3
+    assert auto_parallel_folds(MODELS.get("merclip"), world_size=2) == 1
+    assert auto_parallel_folds(MODELS.get("lbptop-svm")) == 1
+    assert auto_parallel_folds(MODELS.get("chance")) == 1
+    runtime = replace(MODELS.get("ststnet"), build=lambda **kw: MODELS.get("ststnet").build(**kw))
+    assert auto_parallel_folds(runtime) == 1
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert auto_parallel_folds(MODELS.get("merclip")) == 1
