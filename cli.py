@@ -681,7 +681,8 @@ def demo(
         "leaderboard/LEADERBOARD.md"
     ),
 ) -> None:
-    """SynthME → prepare → chance, majority, lbptop-svm and ststnet on loso-synth-3 → leaderboard."""
+    """SynthME → prepare → chance, majority, lbptop-svm, ststnet and merclip (tiny) on loso-synth-3 →
+    leaderboard."""
     _load()
     from mer.demo import run_demo
     from mer.leaderboard.build import build_leaderboard, describe

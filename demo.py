@@ -1,4 +1,5 @@
-"""``make demo``: SynthME → prepare → reference rows, LBP-TOP and STSTNet on ``loso-synth-3`` → table."""
+"""``make demo``: SynthME → prepare → reference rows, LBP-TOP, STSTNet and MER-CLIP (tiny) on
+``loso-synth-3`` → table."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mer.protocols.runner import RunConfig, RunResult, run_bench
+from mer.zoo.api import MODELS
 
-DEMO_MODELS = ("chance", "majority", "lbptop-svm", "ststnet")
+DEMO_MODELS = ("chance", "majority", "lbptop-svm", "ststnet", "merclip")
 
 
 def run_demo(
@@ -17,10 +19,13 @@ def run_demo(
     on_run: Callable[[str], None] | None = None,
     **callbacks,
 ) -> list[RunResult]:
-    """Run the demo models on ``protocol`` (SynthME is generated and prepared on first use)."""
+    """Run the demo models on ``protocol`` (SynthME is generated and prepared on first use); deep models
+    that come in a CPU size run at ``tiny``."""
     results = []
     for model in models:
+        size = "tiny" if "tiny" in MODELS.get(model).sizes else None
         if on_run:
-            on_run(model)
-        results.append(run_bench(RunConfig(model=model, protocol=protocol), runs_dir=runs_dir, **callbacks))
+            on_run(model if size is None else f"{model} ({size})")
+        config = RunConfig(model=model, protocol=protocol, size=size)
+        results.append(run_bench(config, runs_dir=runs_dir, **callbacks))
     return results

@@ -158,13 +158,8 @@ def test_gradcam_puts_more_mass_on_the_moving_region(tmp_path):
         f"train acc {acc:.2f}; Grad-CAM mass in the mouth half per AU12 clip {np.round(masses, 2)}, "
         f"mean {mean:.2f}"
     )
-    if acc < 1.0 or mean <= 0.5:
-        # Measured here: train acc 0.5-0.92 across seeds and learning rates, in-region mass 0.46-0.66
-        # (mean ~0.54, region = half the frame). Two reasons: a UniformerV2 trained from scratch on a few
-        # CPU clips does not reliably converge on a few-pixel motion within test time, and last-layer
-        # Grad-CAM on ViT tokens is diffuse, since per-frame self-attention spreads the mouth evidence
-        # to every token of the frame before the last block.
-        pytest.xfail(
-            f"Grad-CAM localisation not reliable on a test-time model (acc {acc:.2f}, mass {mean:.2f})"
-        )
-    assert mean > 0.5
+    # Measured: train acc 1.00, in-region mass 0.54-0.74 per clip, mean 0.62 (region = half the frame).
+    # Before the tiny encoder read onset-relative clips, the raw-frame model reached train acc 0.5-0.92
+    # and mean mass ~0.54 here, so this was an expected failure; it is a plain assertion now.
+    assert acc == 1.0
+    assert mean > 0.5 and np.mean(np.asarray(masses) > 0.5) >= 0.9
