@@ -315,10 +315,10 @@ def _worker_fold(
 
 def auto_parallel_folds(spec: ModelSpec, world_size: int = 1) -> int:
     """Default fold parallelism: a deep model of mer's catalogue on a CPU-only machine trains one fold
-    per core with one thread each (a small network uses one thread far better than several: see
-    benchmarks/RESULTS.md); everything else runs one fold at a time: GPU, torchrun, classical models that
-    finish in seconds, and models registered at run time (worker processes rebuild the registry from the
-    catalogue, where such a model does not exist)."""
+    per core with one thread each (a small network's many small ops keep several threads poorly busy;
+    folds side by side keep every core busy: benchmarks/RESULTS.md); everything else runs one fold at a
+    time: GPU, torchrun, classical models that finish in seconds, and models registered at run time
+    (worker processes rebuild the registry from the catalogue, where such a model does not exist)."""
     import os
 
     import torch
@@ -352,8 +352,9 @@ def run_bench(
         on_fold: Progress callback ``(done, total, fold, seconds)`` after each fold.
         on_prepare: Progress callback of the preparation ``(done, total)``.
         parallel_folds: Folds trained at once in separate processes (sharing one GPU, or spread over
-            the visible GPUs), for models too small to fill a device; the numbers are the same as one
-            at a time. None: :func:`auto_parallel_folds`.
+            the visible GPUs), for models too small to fill a device. Each fold keeps its seed, so a
+            parallel run gives the numbers of a one-at-a-time run (trained networks up to float
+            rounding, since each worker runs cores / K threads). None: :func:`auto_parallel_folds`.
 
     Raises:
         RegistryError: unknown model or protocol (the message lists the valid names).
