@@ -16,6 +16,7 @@ import json
 import random
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -319,8 +320,6 @@ def auto_parallel_folds(spec: ModelSpec, world_size: int = 1) -> int:
     folds side by side keep every core busy: benchmarks/RESULTS.md); everything else runs one fold at a
     time: GPU, torchrun, classical models that finish in seconds, and models registered at run time
     (worker processes rebuild the registry from the catalogue, where such a model does not exist)."""
-    import os
-
     import torch
 
     build = spec.build
@@ -329,8 +328,38 @@ def auto_parallel_folds(spec: ModelSpec, world_size: int = 1) -> int:
     in_catalogue = (getattr(build, "__module__", None) or "").startswith("mer.")
     if spec.family != "deep" or not in_catalogue or world_size > 1 or torch.cuda.is_available():
         return 1
+    return available_cores()
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask, else the machine's count)."""
+    import os
+
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, cores or 1)
+
+
+def collect_folds(jobs: list[Future], record: Callable[..., None]) -> None:
+    """Record parallel folds as they finish. On the first failure the folds not yet started are
+    cancelled, those already training are still awaited and recorded (nothing finished is lost), and
+    then the failure is raised."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    error: BaseException | None = None
+    pending = set(jobs)
+    while pending:
+        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+        for job in sorted(finished, key=jobs.index):
+            exc = job.exception()
+            if exc is None:
+                record(*job.result())
+            elif error is None:
+                error = exc
+        if error is not None:
+            # cancel() succeeds only for folds still queued; the ones training are awaited
+            pending = {job for job in pending if not job.cancel()}
+    if error is not None:
+        raise error
 
 
 def run_bench(
@@ -457,16 +486,14 @@ def run_bench(
 
     if parallel_folds > 1 and len(todo) > 1:
         import multiprocessing as mp
-        import os
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures import ProcessPoolExecutor
 
         k = min(parallel_folds, len(todo))
         ctx = mp.get_context("spawn")  # CUDA cannot be used in forked children
-        init = (config, size, asdict(recipe), ctx.Value("i", 0), max(1, (os.cpu_count() or 1) // k))
+        init = (config, size, asdict(recipe), ctx.Value("i", 0), max(1, available_cores() // k))
         with ProcessPoolExecutor(k, mp_context=ctx, initializer=_worker_init, initargs=init) as pool:
             jobs = [pool.submit(_worker_fold, i, weights_file(i), work_dir(i)) for i in todo]
-            for job in as_completed(jobs):
-                record(*job.result())
+            collect_folds(jobs, record)
     else:
         for i in todo:
             start = time.perf_counter()

@@ -53,3 +53,25 @@ def test_auto_parallel_folds_one_per_core_for_catalogue_deep_models_on_cpu(monke
     assert auto_parallel_folds(runtime) == 1
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert auto_parallel_folds(MODELS.get("merclip")) == 1
+
+
+def test_a_failing_parallel_fold_cancels_queued_folds_and_keeps_finished_ones():
+    """One fold fails: folds already finished or still training are recorded, queued ones never start,
+    and the fold's error reaches the caller."""
+    import threading
+    from concurrent.futures import Future
+
+    import pytest
+
+    from mer.protocols.runner import collect_folds
+
+    done, failed, queued, training = Future(), Future(), Future(), Future()
+    done.set_result((0, "frame0"))
+    failed.set_exception(FloatingPointError("fold 1: non-finite loss"))
+    training.set_running_or_notify_cancel()  # a worker has it: it cannot be cancelled
+    threading.Timer(0.2, training.set_result, args=((3, "frame3"),)).start()
+    recorded = []
+    with pytest.raises(FloatingPointError, match="fold 1"):
+        collect_folds([done, failed, queued, training], lambda *row: recorded.append(row))
+    assert recorded == [(0, "frame0"), (3, "frame3")]
+    assert queued.cancelled()
