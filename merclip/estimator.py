@@ -62,7 +62,10 @@ def model_config(size: str, variant: Variant, onset_relative: bool | None = None
     form (None: the size's own, raw frames for ``base`` and onset-relative for ``tiny``)."""
     if size not in ("base", "tiny"):
         raise ValueError(f"unknown size {size!r} (base or tiny)")
-    overrides = {} if onset_relative is None else {"onset_relative": bool(onset_relative)}
+    if onset_relative is not None and not isinstance(onset_relative, bool):
+        # ``-o onset_relative=yes`` arrives as the string "yes": refuse it rather than read it as True
+        raise ValueError(f"option onset_relative must be true or false, not {onset_relative!r}")
+    overrides = {} if onset_relative is None else {"onset_relative": onset_relative}
     encoder = uniformerv2_config(size, **overrides)
     if size == "base":
         return MerClipConfig(encoder=encoder, head=variant.head, align=variant.align)

@@ -97,3 +97,12 @@ def test_emo_clip_prompts_are_class_names():
     bank = est.context["prompt_bank"]
     assert bank.text(1, 0, 0) == "This micro-expression involves positive."
     assert bank.features.shape[:3] == (3, 1, 7)
+
+
+def test_onset_relative_option_switches_the_tiny_encoder_input_and_refuses_non_booleans():
+    spec = MODELS.get("merclip")
+    assert spec.build(num_classes=3, size="tiny").model.cfg.encoder.onset_relative
+    raw = spec.build(num_classes=3, size="tiny", onset_relative=False)
+    assert not raw.model.cfg.encoder.onset_relative
+    with pytest.raises(ValueError, match="onset_relative must be true or false, not 'yes'"):
+        spec.build(num_classes=3, size="tiny", onset_relative="yes")
