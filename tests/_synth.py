@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mer.protocols.config import add_dataset
+from mer.protocols.runner import RunConfig, run_bench
 from mer.protocols.synthme import write_synthme
 
 
@@ -30,3 +31,17 @@ def small_synth(
     if register:
         add_dataset("synthme", root)
     return root
+
+
+def tiny_run(runs_dir: Path, model: str = "merclip", run_id: str | None = None) -> Path:
+    """Train ``model`` at size tiny for one epoch on fold 0 of ``loso-synth-3``, keeping its weights
+    (for tests of what reads a finished run: predict, explain, the zoo); returns the run folder."""
+    config = RunConfig(
+        model=model,
+        protocol="loso-synth-3",
+        size="tiny",
+        folds="0",
+        options={"epochs": 1},
+        save_weights="last",
+    )
+    return run_bench(config, runs_dir=runs_dir, run_id=run_id).run_dir

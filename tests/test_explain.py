@@ -7,7 +7,7 @@ import types
 import numpy as np
 import pytest
 import torch
-from _synth import small_synth
+from _synth import small_synth, tiny_run
 from typer.testing import CliRunner
 
 from mer.catalog import load_all
@@ -15,7 +15,6 @@ from mer.merclip.augment import to_model_input
 from mer.merclip.model import MerClip, MerClipConfig
 from mer.merclip.uniformerv2 import uniformerv2_config
 from mer.protocols.clipset import ClipSet
-from mer.protocols.runner import RunConfig, run_bench
 from mer.protocols.sample import Sample
 from mer.protocols.sampling import keyframe_indices
 from mer.protocols.synthme import _profile, _texture, make_identity, render_face
@@ -33,25 +32,11 @@ def _one_thread():
     torch.set_num_threads(before)
 
 
-def _run(tmp_path, model: str):
-    return run_bench(
-        RunConfig(
-            model=model,
-            protocol="loso-synth-3",
-            size="tiny",
-            folds="0",
-            options={"epochs": 1},
-            save_weights="last",
-        ),
-        runs_dir=tmp_path / "runs",
-    ).run_dir
-
-
 def test_explain_cli_writes_side_by_side_png_and_tsne(tmp_path):
     from mer.cli import app
 
     small_synth(tmp_path / "synth", subjects=3, clips=4)
-    merclip, uniformer = _run(tmp_path, "merclip"), _run(tmp_path, "uniformerv2")
+    merclip, uniformer = tiny_run(tmp_path / "runs"), tiny_run(tmp_path / "runs", "uniformerv2")
     import pandas as pd
 
     pred = pd.read_csv(merclip / "predictions.csv", dtype={"sample": str})

@@ -10,14 +10,13 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from _synth import small_synth
+from _synth import small_synth, tiny_run
 from typer.testing import CliRunner
 
 from mer.catalog import load_all
 from mer.cli import app
 from mer.protocols.layouts import FrameError, list_frames, read_rgb
 from mer.protocols.prepare import Recipe
-from mer.protocols.runner import RunConfig, run_bench
 from mer.zoo.predict import NoFaceError, predict_clips, prepare_clip
 
 load_all()
@@ -50,17 +49,7 @@ def _write_video(frames, path):
 @pytest.fixture
 def trained(tmp_path):
     root = small_synth(tmp_path / "synth", subjects=3, clips=4)
-    run = run_bench(
-        RunConfig(
-            model="merclip",
-            protocol="loso-synth-3",
-            size="tiny",
-            folds="0",
-            options={"epochs": 1},
-            save_weights="last",
-        ),
-        runs_dir=tmp_path / "runs",
-    ).run_dir
+    run = tiny_run(tmp_path / "runs")
     return root, f"run:{run}"
 
 

@@ -142,3 +142,23 @@ def test_oracle_selection_restores_the_best_epoch():
     for k, v in net.state_dict().items():
         assert torch.equal(v, snapshots[1][k])
     assert not torch.equal(snapshots[1]["fc.weight"], snapshots[2]["fc.weight"])
+
+
+def test_oracle_selection_scores_emotions_by_uf1_and_aus_by_mean_f1():
+    """``--select oracle`` keeps the epoch with the best validation score: the arg-max UF1 for emotion
+    models, the mean per-AU F1 (sigmoid ≥ 0.5) for AU detectors."""
+    from mer.baselines.microau_clip.estimator import MultiLabelEstimator
+    from mer.zoo.deep import DeepEstimator
+
+    samples = [Sample("synthme", "s", f"c{i}", "", 0, 1, 2, "") for i in range(4)]
+    store = np.zeros((4, 1, 1, 1, 3), np.uint8)
+    emo = ClipSet(store, np.arange(4), samples, np.array([0, 0, 1, 2]), ("a", "b", "c"))
+    est = DeepEstimator.__new__(DeepEstimator)
+    est._logits = lambda clips: torch.tensor([[2.0, 0, 0], [0, 2, 0], [0, 2, 0], [0, 0, 2]])
+    # predictions 0,1,1,2 against 0,0,1,2: F1 a = 2/3, b = 2/3, c = 1
+    assert est.validation_score(emo) == pytest.approx((2 / 3 + 2 / 3 + 1) / 3)
+    aus = ClipSet(store, np.arange(4), samples, np.array([[1, 0], [1, 1], [0, 1], [0, 0]]), ("AU1", "AU4"))
+    au_est = MultiLabelEstimator.__new__(MultiLabelEstimator)
+    au_est._logits = lambda clips: torch.tensor([[3.0, -3], [3, -3], [-3, 3], [-3, -3]])
+    # AU1 predicted 1,1,0,0 against 1,1,0,0: F1 1; AU4 predicted 0,0,1,0 against 0,1,1,0: F1 2/3
+    assert au_est.validation_score(aus) == pytest.approx((1 + 2 / 3) / 2)

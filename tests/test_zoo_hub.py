@@ -10,6 +10,7 @@ import huggingface_hub.constants as hf_constants
 import numpy as np
 import pandas as pd
 import pytest
+from _synth import tiny_run
 from fakehub import FakeHub
 from typer.testing import CliRunner
 
@@ -17,7 +18,7 @@ from mer.catalog import load_all
 from mer.protocols.config import add_dataset
 from mer.protocols.prepare import Recipe
 from mer.protocols.protocol import PROTOCOLS
-from mer.protocols.runner import RunConfig, load_protocol_data, run_bench
+from mer.protocols.runner import load_protocol_data
 from mer.protocols.synthme import write_synthme
 from mer.zoo.artifact import CARD_FILE, CONFIG_FILE, WEIGHTS_FILE, IntegrityError, load_artifact
 from mer.zoo.card import parse_card
@@ -36,15 +37,7 @@ def home(tmp_path_factory) -> Path:
         load_all()
         write_synthme(home / "synthme", subjects=3, clips_per_subject=4, width=64, height=64, frames=(12, 16))
         add_dataset("synthme", home / "synthme")
-        cfg = RunConfig(
-            model="merclip",
-            protocol="loso-synth-3",
-            size="tiny",
-            folds="0",
-            options={"epochs": 1},
-            save_weights="last",
-        )
-        run_bench(cfg, runs_dir=home / "runs", run_id="source")
+        tiny_run(home / "runs", run_id="source")
     return home
 
 

@@ -106,11 +106,9 @@ class DeepEstimator:
             self.setup_fn(self, train)
         evaluate = None
         if val is not None:
-            y_val = np.asarray(val.labels)
 
             def evaluate(model: nn.Module, epoch: int) -> float:
-                pred = self._logits(val).argmax(1).numpy()
-                return unweighted_f1(y_val, pred, val.num_classes)
+                return self.validation_score(val)
 
         checkpoint = self.work_dir / "checkpoint.pt" if self.work_dir is not None else None
         self.result = train_model(
@@ -124,6 +122,11 @@ class DeepEstimator:
             checkpoint=checkpoint,
             evaluate=evaluate,
         )
+
+    def validation_score(self, val: ClipSet) -> float:
+        """The score ``--select oracle`` maximises over epochs: UF1 of the arg-max class on ``val``."""
+        pred = self._logits(val).argmax(1).numpy()
+        return unweighted_f1(np.asarray(val.labels), pred, val.num_classes)
 
     @torch.no_grad()
     def _logits(self, clips: ClipSet) -> torch.Tensor:
