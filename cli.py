@@ -49,6 +49,7 @@ def friendly_errors(fn):
         from mer.protocols.runner import RunConfigError
         from mer.protocols.sample import AnnotationError
         from mer.registry import RegistryError
+        from mer.zoo.api import UnknownOptionError
         from mer.zoo.train import NonFiniteLossError
 
         try:
@@ -62,6 +63,7 @@ def friendly_errors(fn):
             ValueError,
             FloatingPointError,
             NonFiniteLossError,
+            UnknownOptionError,
         ) as e:
             err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None

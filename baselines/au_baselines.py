@@ -34,7 +34,7 @@ from mer.merclip.estimator import build_network
 from mer.merclip.recipes import PREPARE as MERCLIP_PREPARE
 from mer.merclip.recipes import train_config
 from mer.protocols.clipset import ClipSet
-from mer.zoo.api import ModelSpec, Predictions, register_model
+from mer.zoo.api import ModelSpec, Predictions, refuse_unknown_options, register_model
 
 
 class AUPrior:
@@ -126,8 +126,7 @@ def build_merclip_au(
     **unknown: Any,
 ) -> MultiLabelEstimator:  # fmt: skip
     """``merclip-au``: MER-CLIP's encoder (CLIP-initialised at ``base``) with a K-logit linear head."""
-    if unknown:
-        raise TypeError(f"merclip-au: unknown options {', '.join(sorted(unknown))}")
+    refuse_unknown_options("merclip-au", unknown)
     torch.manual_seed(seed)
     model = build_network(size, MerClipVariant(head="linear", align=False), num_classes)
     cfg = train_config("paper", size)

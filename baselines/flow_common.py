@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mer.protocols.clipset import ClipSet
-from mer.zoo.api import Predictions
+from mer.zoo.api import Predictions, refuse_unknown_options
 from mer.zoo.deep import DeepEstimator
 from mer.zoo.train import TrainConfig
 
@@ -149,11 +149,9 @@ def build_flow_estimator(
     """A :class:`DeepEstimator` for a flow model; ``options`` override fields of ``defaults``.
 
     Raises:
-        TypeError: an option that is not a :class:`FlowTrainOptions` field.
+        UnknownOptionError: an option that is not a :class:`FlowTrainOptions` field.
     """
-    unknown = set(options) - set(FlowTrainOptions.__dataclass_fields__)
-    if unknown:
-        raise TypeError(f"{name}: unknown option(s) {', '.join(sorted(unknown))}")
+    refuse_unknown_options(name, set(options) - set(FlowTrainOptions.__dataclass_fields__))
     opts = FlowTrainOptions(**{**defaults.__dict__, **options})
     cfg = TrainConfig(
         epochs=opts.epochs,

@@ -22,7 +22,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
 from mer.protocols.clipset import ClipSet
-from mer.zoo.api import ModelSpec, Predictions, register_model
+from mer.zoo.api import ModelSpec, Predictions, refuse_unknown_options, register_model
 
 N_BINS = 59  # P(P-1) + 3 uniform patterns for P = 8
 
@@ -158,8 +158,9 @@ class LBPTOPSVM:
         self.clf = make_pipeline(scaler, svm)
 
 
-def _builder(planes: str):
+def _builder(planes: str, name: str):
     def build(num_classes: int, size: str = "base", seed: int = 0, **options: Any) -> LBPTOPSVM:
+        refuse_unknown_options(name, set(options) - set(LBPTOPConfig.__dataclass_fields__))
         return LBPTOPSVM(num_classes, seed, LBPTOPConfig(planes=planes, **options))
 
     return build
@@ -169,7 +170,7 @@ _RECIPE = {"base": {"frames": 16, "size": 96}}
 register_model(
     ModelSpec(
         "lbptop-svm",
-        _builder("top"),
+        _builder("top", "lbptop-svm"),
         ("base",),
         "LBP-TOP histograms (5×5 grid) + linear SVM",
         family="classical",
@@ -179,7 +180,7 @@ register_model(
 register_model(
     ModelSpec(
         "lbp-apex-svm",
-        _builder("apex"),
+        _builder("apex", "lbp-apex-svm"),
         ("base",),
         "LBP of the apex frame alone + linear SVM (blind to motion)",
         family="classical",

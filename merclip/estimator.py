@@ -27,6 +27,7 @@ from mer.merclip.recipes import augment_config, train_config
 from mer.merclip.text import FrozenTextTower, PromptBank, load_clip_b16, tiny_clip
 from mer.merclip.uniformerv2 import uniformerv2_config
 from mer.protocols.clipset import ClipSet
+from mer.zoo.api import refuse_unknown_options
 from mer.zoo.deep import DeepEstimator
 
 log = logging.getLogger("mer.merclip")
@@ -184,8 +185,7 @@ def build_estimator(
         onset_relative: Encoder input relative to the onset frame (``-o onset_relative=false`` trains
             tiny on raw frames, the ablation in benchmarks/RESULTS.md); None: the size's default.
     """
-    if unknown:
-        raise TypeError(f"{name}: unknown options {', '.join(sorted(unknown))}")
+    refuse_unknown_options(name, unknown)
     torch.manual_seed(seed)
     model = build_network(size, variant, num_classes, init, onset_relative)
     cfg = train_config(recipe, size)

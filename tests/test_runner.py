@@ -204,3 +204,28 @@ def test_cli_nan_loss_is_one_clear_line_and_earlier_folds_are_kept(tmp_path):
     assert r.exit_code == 2, r.output
     assert "error: non-finite loss (nan)" in r.output and "Traceback" not in r.output
     assert sorted(p.name for p in runs.glob("*/folds/*.csv")) == ["fold_000.csv", "fold_001.csv"]
+
+
+def test_cli_unknown_model_option_is_one_clear_line(tmp_path):
+    """``-o KEY=VALUE`` with a key the model does not have: exit 2 and one line naming the key (a
+    traceback before), for a classical model and for a deep one, whose builder runs in fold workers."""
+    from mer.cli import app
+    from mer.zoo.api import MODELS, UnknownOptionError
+
+    small_synth(tmp_path / "synth", subjects=3, clips=4)
+    args = [
+        "bench",
+        "run",
+        "--protocol",
+        "loso-synth-3",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "-o",
+        "bogus=1",
+    ]
+    r = CliRunner().invoke(app, [*args, "--model", "lbptop-svm"])
+    assert r.exit_code == 2, r.output
+    assert "error: lbptop-svm: unknown option(s) bogus" in r.output and "Traceback" not in r.output
+    for name in ("merclip", "ststnet", "merclip-au", "microau-clip"):
+        with pytest.raises(UnknownOptionError, match=f"{name}: unknown option"):
+            MODELS.get(name).build(num_classes=3, size="tiny", bogus=1)

@@ -86,3 +86,13 @@ def register_model(spec: ModelSpec) -> ModelSpec:
     """Add ``spec`` to :data:`MODELS`."""
     MODELS.register(spec.name, spec)
     return spec
+
+
+class UnknownOptionError(TypeError):
+    """A model builder was given an option (``-o KEY=VALUE``) it does not have."""
+
+
+def refuse_unknown_options(name: str, unknown: Any) -> None:
+    """Raise :class:`UnknownOptionError` naming ``unknown`` (option names) for model ``name``, if any."""
+    if unknown:
+        raise UnknownOptionError(f"{name}: unknown option(s) {', '.join(sorted(unknown))}")

@@ -36,7 +36,7 @@ from mer.protocols.au_metrics import au_detection_metrics
 from mer.protocols.au_protocols import DATASET_AUS, au_names, au_targets, present_aus
 from mer.protocols.clipset import ClipSet
 from mer.protocols.sample import AU
-from mer.zoo.api import ModelSpec, Predictions, register_model
+from mer.zoo.api import ModelSpec, Predictions, refuse_unknown_options, register_model
 from mer.zoo.deep import DeepEstimator
 from mer.zoo.train import TrainConfig
 
@@ -232,8 +232,7 @@ def build_au_estimator(
         work_dir: Per-fold checkpoint folder (resume).
         cpu_threads: Torch threads on a CPU (None: leave as is).
     """
-    if unknown:
-        raise TypeError(f"{name}: unknown options {', '.join(sorted(unknown))}")
+    refuse_unknown_options(name, unknown)
     torch.manual_seed(seed)
     cfg_box: dict[str, Any] = {}
     ctx: dict[str, Any] = {}
