@@ -14,6 +14,8 @@ $(BIN)/python:
 
 $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt torch torchvision
+	@# The plain OpenCV wheel shadows the contrib one (both ship cv2/): drop it from older venvs.
+	-$(BIN)/pip uninstall -y -q opencv-python-headless opencv-python 2>/dev/null
 	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
