@@ -701,6 +701,10 @@ def demo(
         console.print(line, highlight=False, markup=False)
 
 
+# `mer bench sweep` / `mer bench status` live in their own module; importing it registers them.
+import mer.sweep.command  # noqa: E402, F401
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -246,7 +246,7 @@ def build_estimator(
         align = clip_loss(out["embedding"], batch["text"], module.logit_scale())
         w_clip, w_cls = progressive_weights(epoch, cfg.epochs) if variant.progressive else (1.0, 1.0)
         total = w_clip * align + w_cls * cls
-        return total, {"clip": align.item(), "cls": cls.item(), "w_clip": w_clip}
+        return total, {"clip": align.item(), "cls": cls.item(), "w_clip": w_clip, "w_cls": w_cls}
 
     return DeepEstimator(
         model,
