@@ -22,7 +22,7 @@ from mer.merclip.convert import (
 )
 from mer.merclip.losses import clip_loss, focal_loss, progressive_weights
 from mer.merclip.model import MerClip, MerClipConfig
-from mer.merclip.prompts import TEMPLATES, PromptConfig, au_key, descriptions_for
+from mer.merclip.prompts import TEMPLATES, PromptConfig, descriptions_for, for_recipe, prompt_aus, unphrased
 from mer.merclip.recipes import augment_config, train_config
 from mer.merclip.text import FrozenTextTower, PromptBank, load_clip_b16, tiny_clip
 from mer.merclip.uniformerv2 import uniformerv2_config
@@ -142,10 +142,12 @@ def build_network(
     return model
 
 
-def _prompt_classes(clips: ClipSet, idx: np.ndarray, variant: Variant, lookup: dict) -> torch.Tensor:
+def _prompt_classes(
+    clips: ClipSet, idx: np.ndarray, variant: Variant, prompts: PromptConfig, lookup: dict
+) -> torch.Tensor:
     if variant.prompt_source == "emotion":
         return torch.as_tensor(np.asarray(clips.labels)[idx], dtype=torch.long)
-    return torch.tensor([lookup[au_key(clips.samples[i].aus)] for i in idx], dtype=torch.long)
+    return torch.tensor([lookup[prompt_aus(clips.samples[i], prompts)] for i in idx], dtype=torch.long)
 
 
 def build_estimator(
@@ -202,6 +204,7 @@ def build_estimator(
         recipe, lsfm=variant.lsfm, augmix=variant.augmix, lsfm_lambda=variant.lsfm_lambda
     )
     enc = model.cfg.encoder
+    prompts = for_recipe(variant.prompts, recipe)  # official: the sheet's AU order (merclip/PROMPTS.md)
     context: dict[str, Any] = {}
 
     def setup(est: DeepEstimator, train: ClipSet) -> None:
@@ -210,13 +213,19 @@ def build_estimator(
         if variant.prompt_source == "emotion":
             descriptions = [[c] for c in train.class_names]
         else:
-            keys = sorted({au_key(s.aus) for s in train.samples}, key=repr)
+            keys = sorted({prompt_aus(s, prompts) for s in train.samples}, key=repr)
             context["lookup"] = {k: i for i, k in enumerate(keys)}
             dataset = train.samples[0].dataset if train.samples else ""
-            descriptions = [descriptions_for(k, dataset, variant.prompts, seed) for k in keys]
+            left_out = unphrased([a for k in keys for a in k], dataset)
+            if left_out and prompts.style == "action":
+                log.warning(
+                    "prompts leave out AU%s (no action phrase; as the authors' maps do, merclip/PROMPTS.md)",
+                    ", AU".join(map(str, left_out)),
+                )
+            descriptions = [descriptions_for(k, dataset, prompts, seed) for k in keys]
         text = est.model.text
         text.to(est.device)
-        templates = TEMPLATES[: variant.prompts.templates]
+        templates = TEMPLATES[: prompts.templates]
         context["bank"] = PromptBank(descriptions, templates, text).to(est.device)
         est.context["prompt_bank"] = context["bank"]
 
@@ -233,7 +242,7 @@ def build_estimator(
             "label": torch.as_tensor(np.asarray(clips.labels)[idx], dtype=torch.long, device=dev),
         }
         if train and variant.align:
-            classes = _prompt_classes(clips, idx, variant, context.get("lookup", {}))
+            classes = _prompt_classes(clips, idx, variant, prompts, context.get("lookup", {}))
             batch["text"] = context["bank"].sample(classes)
         return batch
 
