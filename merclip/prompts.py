@@ -12,6 +12,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from mer.errors import OptionValueError
 from mer.protocols.au import FACS_NAMES
 from mer.protocols.sample import AU
 
@@ -110,7 +111,7 @@ def au_phrase(au: AU, style: str = "action") -> str:
             if side:
                 text = f"{text} on the {side} side"
     else:
-        raise ValueError(f"unknown prompt style {style!r} (action or facs)")
+        raise OptionValueError(f"unknown prompt style {style!r} (action or facs)")
     if au.alternatives:
         text = " or ".join([text, *(au_phrase(alt, style) for alt in au.alternatives)])
     if au.uncertain:
@@ -142,7 +143,7 @@ def describe_aus(
     elif join == "comma":
         body = ", ".join(phrases)
     else:
-        raise ValueError(f"unknown join style {join!r} (and or comma)")
+        raise OptionValueError(f"unknown join style {join!r} (and or comma)")
     return "a combination of " + body
 
 
@@ -172,7 +173,7 @@ class PromptConfig:
 
     def __post_init__(self) -> None:
         if not 1 <= self.templates <= len(TEMPLATES):
-            raise ValueError(f"templates must be 1..{len(TEMPLATES)}, not {self.templates}")
+            raise OptionValueError(f"templates must be 1..{len(TEMPLATES)}, not {self.templates}")
 
 
 def au_key(aus: Sequence[AU]) -> tuple:
