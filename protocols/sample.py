@@ -151,4 +151,4 @@ class ValidationIssue:
 
 
 class AnnotationError(InputError, ValueError):
-    """A sheet that cannot be read, naming the file, row and field."""
+    """A sheet that cannot be read, naming the file, row and field (bad input: exit code 3)."""
