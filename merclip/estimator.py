@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from mer.errors import BadInputError, OptionValueError
 from mer.merclip.augment import AugmentConfig, augment_batch, normalise_clips, to_model_input
 from mer.merclip.convert import (
     convert_merclip_checkpoint,
@@ -62,10 +63,10 @@ def model_config(size: str, variant: Variant, onset_relative: bool | None = None
     """Network config of ``size`` for ``variant``; ``onset_relative`` overrides the encoder's input
     form (None: the size's own, raw frames for ``base`` and onset-relative for ``tiny``)."""
     if size not in ("base", "tiny"):
-        raise ValueError(f"unknown size {size!r} (base or tiny)")
+        raise OptionValueError(f"unknown size {size!r} (base or tiny)")
     if onset_relative is not None and not isinstance(onset_relative, bool):
         # ``-o onset_relative=yes`` arrives as the string "yes": refuse it rather than read it as True
-        raise ValueError(f"option onset_relative must be true or false, not {onset_relative!r}")
+        raise OptionValueError(f"option onset_relative must be true or false, not {onset_relative!r}")
     overrides = {} if onset_relative is None else {"onset_relative": onset_relative}
     encoder = uniformerv2_config(size, **overrides)
     if size == "base":
@@ -105,10 +106,10 @@ def _load_init(model: MerClip, init: str) -> None:
         converted, unused = convert_uniformerv2(strip_prefix(state, ("backbone.", "module.")), strict=False)
         converted = {f"visual.encoder.{k}": v for k, v in converted.items()}
     if not converted:
-        raise ValueError(f"{path}: no tensor of this checkpoint is a UniFormerV2 / MER-CLIP vision weight")
+        raise BadInputError(f"{path}: no tensor of this checkpoint is a UniFormerV2 / MER-CLIP vision weight")
     missing, unexpected = model.load_state_dict(converted, strict=False)
     if unexpected:
-        raise ValueError(f"{path}: tensors with no place in the model: {unexpected[:5]}...")
+        raise BadInputError(f"{path}: tensors with no place in the model: {unexpected[:5]}...")
     log.info("init from %s: %d tensors, %d reference keys unused", path, len(converted), len(unused))
 
 
@@ -133,7 +134,7 @@ def build_network(
                 inflate_clip_visual(visual_state), strict=False
             )
             if unexpected:
-                raise ValueError(f"CLIP weights with no place in UniformerV2: {unexpected[:5]}")
+                raise BadInputError(f"CLIP weights with no place in UniformerV2: {unexpected[:5]}")
     else:
         text = FrozenTextTower(tiny_clip(embed_dim=cfg.embed_dim)) if variant.align else None
         model = MerClip(cfg, num_classes, text)

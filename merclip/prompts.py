@@ -23,6 +23,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from mer.errors import OptionValueError
 from mer.protocols.au import FACS_NAMES, parse_au_cell, parse_facs_names
 from mer.protocols.sample import AU, Sample
 
@@ -158,7 +159,7 @@ def au_phrase(au: AU, style: str = "action", dataset: str = "") -> str:
             if side:
                 text = f"{text} on the {side} side"
     else:
-        raise ValueError(f"unknown prompt style {style!r} (action or facs)")
+        raise OptionValueError(f"unknown prompt style {style!r} (action or facs)")
     options = [text]
     for alt in au.alternatives:
         if style == "action" and not has_phrase(alt, dataset):
@@ -210,7 +211,7 @@ def describe_aus(
     elif join == "comma":
         body = ", ".join(phrases)
     else:
-        raise ValueError(f"unknown join style {join!r} (and or comma)")
+        raise OptionValueError(f"unknown join style {join!r} (and or comma)")
     return "a combination of " + body
 
 
@@ -243,9 +244,9 @@ class PromptConfig:
 
     def __post_init__(self) -> None:
         if not 1 <= self.templates <= len(TEMPLATES):
-            raise ValueError(f"templates must be 1..{len(TEMPLATES)}, not {self.templates}")
+            raise OptionValueError(f"templates must be 1..{len(TEMPLATES)}, not {self.templates}")
         if self.order not in (None, *ORDERS):
-            raise ValueError(f"prompt AU order must be one of {', '.join(ORDERS)}, not {self.order!r}")
+            raise OptionValueError(f"prompt AU order must be one of {', '.join(ORDERS)}, not {self.order!r}")
 
 
 ORDERS = ("ascending", "written")
