@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from mer.errors import OptionValueError, UnavailableError
 from mer.sweep.jobs import FoldJob, failed_outcome, run_fold_job
 
 OnDone = Callable[[FoldJob, dict[str, Any]], None]
@@ -143,7 +144,7 @@ class RayBackend(Backend):
             try:
                 import ray
             except ImportError:
-                raise ValueError("--backend ray needs Ray: pip install 'mer[cluster]'") from None
+                raise UnavailableError("--backend ray needs Ray: pip install 'mer[cluster]'") from None
             env = {k: os.environ[k] for k in PASS_ENV if k in os.environ}
             ray.init(
                 address=self.address,
@@ -260,7 +261,7 @@ class SlurmBackend(Backend):
         try:
             import submitit
         except ImportError:
-            raise ValueError("--backend slurm needs submitit: pip install 'mer[cluster]'") from None
+            raise UnavailableError("--backend slurm needs submitit: pip install 'mer[cluster]'") from None
         if self.cluster == "local":
             ex = submitit.LocalExecutor(folder=self.folder)
             ex.update_parameters(timeout_min=int(self.time_min), gpus_per_node=0)
@@ -307,15 +308,15 @@ def make_backend(name: str, settings: dict[str, Any], flags: dict[str, str] | No
     in messages (``{"cpus": "--cpus-per-job"}``).
 
     Raises:
-        ValueError: an unknown engine, or a setting it does not have (rather than ignoring it).
+        OptionValueError: an unknown engine, or a setting it does not have (rather than ignoring it).
     """
     classes = {"local": LocalBackend, "ray": RayBackend, "slurm": SlurmBackend}
     if name not in classes:
-        raise ValueError(f"--backend must be one of {', '.join(BACKENDS)}, not {name!r}")
+        raise OptionValueError(f"--backend must be one of {', '.join(BACKENDS)}, not {name!r}")
     cls = classes[name]
     given = {k: v for k, v in settings.items() if v is not None}
     foreign = sorted(k for k in given if k not in cls.__dataclass_fields__ or k.startswith("_"))
     if foreign:
         names = ", ".join((flags or {}).get(k, k) for k in foreign)
-        raise ValueError(f"--backend {name} does not use {names}")
+        raise OptionValueError(f"--backend {name} does not use {names}")
     return cls(**given)

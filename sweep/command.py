@@ -85,7 +85,7 @@ def bench_sweep(
     on this machine, a Ray cluster or Slurm. Finished folds are skipped; failed ones are retried, then
     recorded; the exit code is 6 when any fold failed."""
     _load()
-    from mer.errors import ExitCode
+    from mer.errors import OptionValueError, RunFailedError
     from mer.sweep.backends import make_backend
     from mer.sweep.plan import Grid, expand, parse_axes, table_rows
 
@@ -93,10 +93,10 @@ def bench_sweep(
     if table:
         t_models, t_protocols = table_rows(table)
         if models:
-            raise ValueError("--table gives the models: do not also pass --model")
+            raise OptionValueError("--table gives the models: do not also pass --model")
         models, protocols = t_models, protocols or t_protocols
     if not models or not protocols:
-        raise ValueError("give --model and --protocol (repeatable), or --table")
+        raise OptionValueError("give --model and --protocol (repeatable), or --table")
     grid = Grid(
         models=tuple(models),
         protocols=tuple(protocols),
@@ -174,7 +174,7 @@ def bench_sweep(
                 highlight=False,
                 soft_wrap=True,
             )
-        raise typer.Exit(int(ExitCode.RUN_FAILED))
+        raise RunFailedError(f"{len(result.failed)} fold job(s) failed (listed above); the rest finished")
 
 
 @bench_app.command("status")

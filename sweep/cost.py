@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mer.errors import OptionValueError
 from mer.protocols.protocol import PROTOCOLS, Protocol
 from mer.protocols.runner import RunConfig
 from mer.zoo.api import MODELS
@@ -46,7 +47,7 @@ def device_peak(device: str) -> tuple[str, float]:
     """Datasheet dense bf16 FLOP/s of a device named loosely ("h100", "H100 PCIe", "a6000").
 
     Raises:
-        ValueError: a device the table does not hold (the message lists those it does).
+        OptionValueError: a device the table does not hold (the message lists those it does).
     """
 
     def norm(s: str) -> str:
@@ -56,7 +57,7 @@ def device_peak(device: str) -> tuple[str, float]:
     for name in sorted(BF16_PEAK, key=len, reverse=True):
         if norm(name) == want or (want and norm(name).endswith(want)):
             return name, BF16_PEAK[name]
-    raise ValueError(f"--device: no datasheet rate for {device!r}; known: {', '.join(BF16_PEAK)}")
+    raise OptionValueError(f"--device: no datasheet rate for {device!r}; known: {', '.join(BF16_PEAK)}")
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,7 @@ def describe_rate(device: str | None, tflops: float | None, utilisation: float |
     """The rate (FLOP/s) a projection uses and one line saying where it comes from.
 
     Raises:
-        ValueError: neither a device nor a measured rate, or an unknown device.
+        OptionValueError: an unknown device.
     """
     if tflops is not None:
         return tflops * 1e12, f"measured rate {tflops:g} TFLOP/s of model FLOPs (--device-tflops)"

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from mer.errors import OptionValueError
 from mer.protocols.io import atomic_write_json, atomic_write_text
 from mer.protocols.runner import OpenRun, RunConfig, finalize, fold_records, open_run
 from mer.sweep.backends import Backend
@@ -57,13 +58,13 @@ def open_runs(
     """Open every run of the plan (prepares each dataset + recipe once; later runs hit the cache).
 
     Raises:
-        ValueError: two configs of the plan are the same run.
+        OptionValueError: two configs of the plan are the same run.
     """
     runs = [open_run(c, runs_dir, None, on_prepare) for c in configs]
     seen: dict[Path, RunConfig] = {}
     for c, r in zip(configs, runs, strict=True):
         if r.run_dir in seen:
-            raise ValueError(f"the sweep lists run {r.run_dir.name} twice ({seen[r.run_dir]} and {c})")
+            raise OptionValueError(f"the sweep lists run {r.run_dir.name} twice ({seen[r.run_dir]} and {c})")
         seen[r.run_dir] = c
     return runs
 

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from mer.errors import OptionValueError
 from mer.protocols.protocol import PROTOCOLS
 from mer.protocols.runner import RunConfig
 from mer.zoo.api import MODELS
@@ -51,12 +52,12 @@ def parse_axes(items: list[str] | None, flag: str) -> dict[str, tuple[Any, ...]]
     """``KEY=VALUE`` items → key → values in the order given (a key given twice is a sweep axis).
 
     Raises:
-        ValueError: an item without ``=``.
+        OptionValueError: an item without ``=``.
     """
     axes: dict[str, list[Any]] = {}
     for item in items or []:
         if "=" not in item:
-            raise ValueError(f"{flag} expects KEY=VALUE, got {item!r}")
+            raise OptionValueError(f"{flag} expects KEY=VALUE, got {item!r}")
         key, value = item.split("=", 1)
         axes.setdefault(key.strip(), []).append(parse_value(value))
     return {k: tuple(v) for k, v in axes.items()}
@@ -72,14 +73,15 @@ def expand(grid: Grid) -> list[RunConfig]:
 
     Raises:
         RegistryError: an unknown model or protocol (with the valid names).
-        ValueError: a size a model does not come in, or a model whose task is not the protocol's.
+        ValueError: a size a model does not come in.
+        OptionValueError: a model whose task is not the protocol's.
     """
     runs = []
     for protocol, model, size in itertools.product(grid.protocols, grid.models, grid.sizes):
         spec, proto = MODELS.get(model), PROTOCOLS.get(protocol)
         spec.check_size(size)
         if spec.task != proto.task:
-            raise ValueError(f"model {model} does {spec.task} but protocol {protocol} is {proto.task}")
+            raise OptionValueError(f"model {model} does {spec.task} but protocol {protocol} is {proto.task}")
         for options, prep, seed in itertools.product(
             _combinations(grid.options), _combinations(grid.prep), grid.seeds
         ):
@@ -104,14 +106,14 @@ def table_rows(table: str) -> tuple[list[str], list[str]]:
     as ``leaderboard/reported/ablations.csv`` maps each row to a registered model.
 
     Raises:
-        ValueError: a table the file does not hold (the message lists those it does).
+        OptionValueError: a table the file does not hold (the message lists those it does).
     """
     from mer.leaderboard.reported import ablation_rows
 
     rows = [r for r in ablation_rows() if r.table.upper() == table.upper()]
     if not rows:
         known = ", ".join(dict.fromkeys(r.table for r in ablation_rows()))
-        raise ValueError(f"--table: no paper table {table!r}; tables: {known}")
+        raise OptionValueError(f"--table: no paper table {table!r}; tables: {known}")
     models = list(dict.fromkeys(r.model for r in sorted(rows, key=lambda r: r.row)))
     protocols = list(dict.fromkeys(r.protocol for r in rows))
     return models, protocols

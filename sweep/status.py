@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mer.errors import MissingInputError
 from mer.sweep.jobs import fold_path
 from mer.zoo.watch import read_epochs
 
@@ -73,12 +74,12 @@ def run_status(run_dir: Path, now: dt.datetime | None = None) -> RunStatus:
     """Read a run directory's progress.
 
     Raises:
-        FileNotFoundError: ``run_dir`` holds no ``run.json``.
+        MissingInputError: ``run_dir`` holds no ``run.json``.
     """
     run_dir = Path(run_dir)
     meta_path = run_dir / "run.json"
     if not meta_path.exists():
-        raise FileNotFoundError(f"not a run directory (no run.json): {run_dir}")
+        raise MissingInputError(f"not a run directory (no run.json): {run_dir}")
     meta = json.loads(meta_path.read_text())
     now = now or dt.datetime.now(dt.timezone.utc)
     records = meta.get("folds", {})
@@ -139,7 +140,7 @@ def find_runs(paths: list[Path]) -> list[Path]:
     """Run directories among ``paths``: each one itself, or every run found below it.
 
     Raises:
-        FileNotFoundError: a path that is neither a run nor a folder holding runs.
+        MissingInputError: a path that is neither a run nor a folder holding runs.
     """
     out: list[Path] = []
     for p in map(Path, paths):
@@ -148,7 +149,7 @@ def find_runs(paths: list[Path]) -> list[Path]:
             continue
         found = sorted(q.parent for q in p.rglob("run.json")) if p.is_dir() else []
         if not found:
-            raise FileNotFoundError(f"no run directory (run.json) at or below {p}")
+            raise MissingInputError(f"no run directory (run.json) at or below {p}")
         out.extend(found)
     return list(dict.fromkeys(out))
 
