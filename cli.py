@@ -386,6 +386,9 @@ def bench_run(
             "| local-dir:PATH | a checkpoint file (see mer.zoo.init)."
         ),
     ] = None,
+    tensorboard: Annotated[
+        bool, typer.Option(help="Also write TensorBoard events of each fold's epochs (deep models).")
+    ] = False,
     parallel_folds: Annotated[
         int | None,
         typer.Option(
@@ -405,15 +408,9 @@ def bench_run(
     from mer.zoo.api import MODELS
 
     MODELS.get(model), PROTOCOLS.get(protocol)  # fail on a typo before any work starts
-    options = {}
-    for item in option or []:
-        if "=" not in item:
-            raise OptionValueError(f"--option expects KEY=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        try:
-            options[k] = json.loads(v)
-        except json.JSONDecodeError:
-            options[k] = v
+    from mer.sweep.plan import parse_options
+
+    options = parse_options(option)
     if init is not None:
         from mer.zoo.init import resolve_init
 
@@ -436,6 +433,7 @@ def bench_run(
             runs_dir=runs_dir,
             run_id=run_id,
             parallel_folds=parallel_folds,
+            tensorboard=tensorboard,
             **_fold_callbacks(progress, "folds"),
         )
     if result.metrics is None:  # a torchrun rank other than 0

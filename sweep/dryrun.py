@@ -47,6 +47,7 @@ def dry_run_plan(
             n_folds=len(wanted),
             done=len(done),
             todo=len(todo),
+            todo_folds=todo,
             train_clip_steps=cost.train_clips,
             flops=cost.flops,
             gpu_hours=cost.gpu_hours,

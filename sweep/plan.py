@@ -63,6 +63,15 @@ def parse_axes(items: list[str] | None, flag: str) -> dict[str, tuple[Any, ...]]
     return {k: tuple(v) for k, v in axes.items()}
 
 
+def parse_options(items: list[str] | None, flag: str = "--option") -> dict[str, Any]:
+    """``KEY=VALUE`` items of one run (``mer bench run -o``); a key given twice keeps its last value.
+
+    Raises:
+        OptionValueError: an item without ``=``.
+    """
+    return {k: v[-1] for k, v in parse_axes(items, flag).items()}
+
+
 def _combinations(axes: dict[str, tuple[Any, ...]]) -> list[dict[str, Any]]:
     keys = list(axes)
     return [dict(zip(keys, values, strict=True)) for values in itertools.product(*(axes[k] for k in keys))]

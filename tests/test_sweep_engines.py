@@ -61,16 +61,17 @@ def test_ray_sweep_writes_the_same_runs_as_local(tmp_path, ray_head):
         assert meta["status"] == "complete" and len(meta["folds"]) == 5
 
 
+@pytest.mark.slow  # each array task is a fresh Python that imports torch: ~75 s on the shared box
 def test_submitit_local_executor_runs_the_array_and_keeps_logs_in_the_run(tmp_path):
     small_synth(tmp_path / "synth", subjects=3, clips=4)
-    config = RunConfig(model="chance", protocol="loso-synth-3")
+    config = RunConfig(model="chance", protocol="loso-synth-3", folds="0-1")
     ref = run_bench(config, runs_dir=tmp_path / "ref")
     backend = SlurmBackend(folder=tmp_path / "runs" / ".slurm", cluster="local", cpus=1, poll_s=0.5)
     res = run_sweep([config], backend, tmp_path / "runs")
-    assert res.trained == 3 and not res.failed
+    assert res.trained == 2 and not res.failed
     (run,) = res.runs
     assert (run / "metrics.json").read_bytes() == (ref.run_dir / "metrics.json").read_bytes()
-    for i in range(3):  # submitit's stdout / stderr of each task, beside the fold's own log
+    for i in range(2):  # submitit's stdout / stderr of each task, beside the fold's own log
         assert (run / "logs" / f"fold_{i:03d}.slurm.out").exists()
         assert "done in" in (run / "logs" / f"fold_{i:03d}.log").read_text()
 
