@@ -15,14 +15,19 @@ from torch import nn
 
 from mer.errors import BadInputError, OptionValueError
 from mer.merclip.augment import AugmentConfig, augment_batch, normalise_clips, to_model_input
-from mer.merclip.convert import (
-    inflate_clip_visual,
-)
+from mer.merclip.convert import inflate_clip_visual
 from mer.merclip.losses import clip_loss, focal_loss, progressive_weights
 from mer.merclip.model import MerClip, MerClipConfig
 from mer.merclip.prompts import TEMPLATES, PromptConfig, descriptions_for, for_recipe, prompt_aus, unphrased
 from mer.merclip.recipes import augment_config, train_config
-from mer.merclip.text import FrozenTextTower, PromptBank, load_clip_b16, tiny_clip
+from mer.merclip.text import (
+    TEXT_TOWERS,
+    FrozenTextTower,
+    PromptBank,
+    load_clip_b16,
+    load_viclip_text,
+    tiny_clip,
+)
 from mer.merclip.uniformerv2 import uniformerv2_config
 from mer.protocols.clipset import ClipSet
 from mer.zoo.api import refuse_unknown_options
@@ -113,16 +118,38 @@ def build_network(
     num_classes: int,
     init: str | None = None,
     onset_relative: bool | None = None,
+    text: str = "clip",
+    viclip_path: str | None = None,
 ) -> MerClip:
-    """The network at ``size``: ``base`` loads CLIP ViT-B/16 (text tower, and the inflated image weights
-    unless ``init`` names a local checkpoint); ``tiny`` is random (CPU). ``onset_relative``: see
-    :func:`model_config`."""
+    """The network at ``size``: ``base`` loads CLIP ViT-B/16 (the inflated image weights unless ``init``
+    names a local checkpoint; the text tower unless ``text="viclip"``, which reads the ViCLIP-B text
+    tower from ``viclip_path``); ``tiny`` is random (CPU). ``onset_relative``: see :func:`model_config`.
+
+    Raises:
+        OptionValueError: an unknown text tower, or ``viclip`` at size tiny (its tower is a random one).
+        MissingWeightsError: CLIP or ViCLIP weights not on this machine (the message says what to fetch).
+    """
+    if text not in TEXT_TOWERS:
+        raise OptionValueError(f"option text must be one of {', '.join(TEXT_TOWERS)}, not {text!r}")
+    if viclip_path and text != "viclip":
+        raise OptionValueError("option viclip_path is only used with -o text=viclip")
+    if size != "base" and text != "clip":
+        raise OptionValueError(
+            f"-o text={text}: size {size} uses a small random text tower; "
+            "the ViCLIP-B tower needs --size base"
+        )
     cfg = model_config(size, variant, onset_relative)
     if size == "base":
-        clip = load_clip_b16()
-        visual_state = {k: v for k, v in clip.visual.state_dict().items()}
-        text = FrozenTextTower(clip) if variant.align else None
-        model = MerClip(cfg, num_classes, text)
+        clip = load_clip_b16() if init in (None, "clip") or (variant.align and text == "clip") else None
+        tower = None
+        if variant.align and text == "viclip":
+            viclip, notes = load_viclip_text(viclip_path)
+            log.info("text tower: ViCLIP-B from %s (%s)", viclip_path, "; ".join(notes))
+            tower = FrozenTextTower(viclip)
+        elif variant.align:
+            tower = FrozenTextTower(clip)
+        visual_state = dict(clip.visual.state_dict()) if clip is not None and clip.visual is not None else {}
+        model = MerClip(cfg, num_classes, tower)
         if init in (None, "clip"):
             missing, unexpected = model.visual.encoder.load_state_dict(
                 inflate_clip_visual(visual_state), strict=False
@@ -161,6 +188,8 @@ def build_estimator(
     compile: bool = False,
     grad_checkpointing: bool = False,
     onset_relative: bool | None = None,
+    text: str = "clip",
+    viclip_path: str | None = None,
     **unknown: Any,
 ) -> DeepEstimator:
     """A MER-CLIP-family estimator (the ``build`` of every registered variant).
@@ -181,10 +210,13 @@ def build_estimator(
         grad_checkpointing: Activation checkpointing of the encoder blocks (large batches).
         onset_relative: Encoder input relative to the onset frame (``-o onset_relative=false`` trains
             tiny on raw frames, the ablation in benchmarks/RESULTS.md); None: the size's default.
+        text: Frozen text tower, ``clip`` (open_clip ViT-B-16 / openai, the default) or ``viclip`` (the
+            authors' ViCLIP-B text tower, base only); recorded with the run's options.
+        viclip_path: The local ViCLIP-B file for ``text="viclip"`` (``ViCLIP-B_InternVid-FLT-10M.pth``).
     """
     refuse_unknown_options(name, unknown)
     torch.manual_seed(seed)
-    model = build_network(size, variant, num_classes, init, onset_relative)
+    model = build_network(size, variant, num_classes, init, onset_relative, text, viclip_path)
     cfg = train_config(recipe, size)
     cfg = replace(
         cfg,
