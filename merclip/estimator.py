@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from mer.errors import BadInputError, OptionValueError
 from mer.merclip.augment import AugmentConfig, augment_batch, normalise_clips, to_model_input
 from mer.merclip.convert import (
     convert_merclip_checkpoint,
@@ -22,7 +23,7 @@ from mer.merclip.convert import (
 )
 from mer.merclip.losses import clip_loss, focal_loss, progressive_weights
 from mer.merclip.model import MerClip, MerClipConfig
-from mer.merclip.prompts import TEMPLATES, PromptConfig, au_key, descriptions_for
+from mer.merclip.prompts import TEMPLATES, PromptConfig, descriptions_for, for_recipe, prompt_aus, unphrased
 from mer.merclip.recipes import Training, resolve_training
 from mer.merclip.text import FrozenTextTower, PromptBank, load_clip_b16, tiny_clip
 from mer.merclip.uniformerv2 import uniformerv2_config
@@ -68,10 +69,10 @@ def model_config(
     form (None: the size's own, raw frames for ``base`` and onset-relative for ``tiny``), ``drop_path``
     the backbone / global-block drop path (None: the size's own)."""
     if size not in ("base", "tiny"):
-        raise ValueError(f"unknown size {size!r} (base or tiny)")
+        raise OptionValueError(f"unknown size {size!r} (base or tiny)")
     if onset_relative is not None and not isinstance(onset_relative, bool):
         # ``-o onset_relative=yes`` arrives as the string "yes": refuse it rather than read it as True
-        raise ValueError(f"option onset_relative must be true or false, not {onset_relative!r}")
+        raise OptionValueError(f"option onset_relative must be true or false, not {onset_relative!r}")
     overrides: dict[str, Any] = {} if onset_relative is None else {"onset_relative": onset_relative}
     if drop_path is not None:
         overrides.update(backbone_drop_path=drop_path[0], global_drop_path=drop_path[1])
@@ -113,10 +114,10 @@ def _load_init(model: MerClip, init: str) -> None:
         converted, unused = convert_uniformerv2(strip_prefix(state, ("backbone.", "module.")), strict=False)
         converted = {f"visual.encoder.{k}": v for k, v in converted.items()}
     if not converted:
-        raise ValueError(f"{path}: no tensor of this checkpoint is a UniFormerV2 / MER-CLIP vision weight")
+        raise BadInputError(f"{path}: no tensor of this checkpoint is a UniFormerV2 / MER-CLIP vision weight")
     missing, unexpected = model.load_state_dict(converted, strict=False)
     if unexpected:
-        raise ValueError(f"{path}: tensors with no place in the model: {unexpected[:5]}...")
+        raise BadInputError(f"{path}: tensors with no place in the model: {unexpected[:5]}...")
     log.info("init from %s: %d tensors, %d reference keys unused", path, len(converted), len(unused))
 
 
@@ -141,7 +142,7 @@ def check_init(size: str, init: str | None) -> None:
         if init == "clip"
         else f"{init} ({(made_by or {}).get('size') or 'a B/16 checkpoint'})"
     )
-    raise ValueError(
+    raise OptionValueError(
         f"--init {init}: size tiny cannot start from {what}; its encoder is 64 wide and trains from "
         "random weights. Use --size base, or --init random / a run of size tiny"
     )
@@ -174,7 +175,7 @@ def build_network(
                 inflate_clip_visual(visual_state), strict=False
             )
             if unexpected:
-                raise ValueError(f"CLIP weights with no place in UniformerV2: {unexpected[:5]}")
+                raise BadInputError(f"CLIP weights with no place in UniformerV2: {unexpected[:5]}")
     else:
         text = FrozenTextTower(tiny_clip(embed_dim=cfg.embed_dim)) if variant.align else None
         model = MerClip(cfg, num_classes, text)
@@ -234,7 +235,8 @@ def plan_estimator(
     )
     desc = training.describe(progressive=variant.progressive, align=variant.align)
     desc["head"] = variant.head
-    desc["prompts"] = {"source": variant.prompt_source, **asdict(variant.prompts)} if variant.align else None
+    prompts = for_recipe(variant.prompts, options.get("recipe", "paper"))
+    desc["prompts"] = {"source": variant.prompt_source, **asdict(prompts)} if variant.align else None
     if variant.align:
         desc["text"] = options.get("text", "clip") if size == "base" else "tiny (random, CPU)"
     else:
@@ -249,10 +251,12 @@ def plan_estimator(
     )
 
 
-def _prompt_classes(clips: ClipSet, idx: np.ndarray, variant: Variant, lookup: dict) -> torch.Tensor:
+def _prompt_classes(
+    clips: ClipSet, idx: np.ndarray, variant: Variant, prompts: PromptConfig, lookup: dict
+) -> torch.Tensor:
     if variant.prompt_source == "emotion":
         return torch.as_tensor(np.asarray(clips.labels)[idx], dtype=torch.long)
-    return torch.tensor([lookup[au_key(clips.samples[i].aus)] for i in idx], dtype=torch.long)
+    return torch.tensor([lookup[prompt_aus(clips.samples[i], prompts)] for i in idx], dtype=torch.long)
 
 
 def build_estimator(
@@ -304,6 +308,7 @@ def build_estimator(
     cfg = replace(training.train, compile=compile, grad_checkpointing=grad_checkpointing)
     aug: AugmentConfig = training.augment
     enc = model.cfg.encoder
+    prompts = for_recipe(variant.prompts, recipe)  # official: the sheet's AU order (merclip/PROMPTS.md)
     context: dict[str, Any] = {}
 
     def setup(est: DeepEstimator, train: ClipSet) -> None:
@@ -312,13 +317,19 @@ def build_estimator(
         if variant.prompt_source == "emotion":
             descriptions = [[c] for c in train.class_names]
         else:
-            keys = sorted({au_key(s.aus) for s in train.samples}, key=repr)
+            keys = sorted({prompt_aus(s, prompts) for s in train.samples}, key=repr)
             context["lookup"] = {k: i for i, k in enumerate(keys)}
             dataset = train.samples[0].dataset if train.samples else ""
-            descriptions = [descriptions_for(k, dataset, variant.prompts, seed) for k in keys]
+            left_out = unphrased([a for k in keys for a in k], dataset)
+            if left_out and prompts.style == "action":
+                log.warning(
+                    "prompts leave out AU%s (no action phrase; as the authors' maps do, merclip/PROMPTS.md)",
+                    ", AU".join(map(str, left_out)),
+                )
+            descriptions = [descriptions_for(k, dataset, prompts, seed) for k in keys]
         text = est.model.text
         text.to(est.device)
-        templates = TEMPLATES[: variant.prompts.templates]
+        templates = TEMPLATES[: prompts.templates]
         context["bank"] = PromptBank(descriptions, templates, text).to(est.device)
         est.context["prompt_bank"] = context["bank"]
 
@@ -335,7 +346,7 @@ def build_estimator(
             "label": torch.as_tensor(np.asarray(clips.labels)[idx], dtype=torch.long, device=dev),
         }
         if train and variant.align:
-            classes = _prompt_classes(clips, idx, variant, context.get("lookup", {}))
+            classes = _prompt_classes(clips, idx, variant, prompts, context.get("lookup", {}))
             batch["text"] = context["bank"].sample(classes)
         return batch
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from mer.errors import OptionValueError
 from mer.merclip.augment import AugmentConfig
 from mer.zoo.train import TrainConfig
 
@@ -95,7 +96,7 @@ def train_config(recipe: str, size: str, lr: float | None = None) -> TrainConfig
     ``tiny`` (CPU, trained from scratch on the embedded benchmark): 14 epochs, 1 warm-up, LR 3e-3.
     """
     if recipe not in RECIPES:
-        raise ValueError(f"unknown recipe {recipe!r}; recipes: {', '.join(RECIPES)}")
+        raise OptionValueError(f"unknown recipe {recipe!r}; recipes: {', '.join(RECIPES)}")
     cfg = TrainConfig()
     if recipe == "official":
         cfg = replace(cfg, lr=lr if lr is not None else 5e-5 * AUTHORS_GLOBAL_BATCH / 128)
@@ -211,7 +212,7 @@ def resolve_training(
         ValueError: unknown recipe.
     """
     if recipe not in RECIPES:
-        raise ValueError(f"unknown recipe {recipe!r}; recipes: {', '.join(RECIPES)}")
+        raise OptionValueError(f"unknown recipe {recipe!r}; recipes: {', '.join(RECIPES)}")
     notes: list[str] = []
     official = official_config(protocol, after_dfme) if recipe == "official" else None
     if recipe == "official" and official is None:

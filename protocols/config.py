@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from mer.errors import BadInputError, OptionValueError
 from mer.protocols.io import atomic_write_text
 
 
@@ -35,7 +36,7 @@ def registered_datasets() -> dict[str, dict[str, Any]]:
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e}); fix or delete it") from e
+        raise BadInputError(f"{path}: not valid JSON ({e}); fix or delete it") from e
 
 
 def add_dataset(
@@ -58,7 +59,7 @@ def add_dataset(
     elif release in KINDS:
         entry["release"], entry["release_evidence"] = release, "given with --release"
     else:
-        raise ValueError(f"--release must be one of {', '.join(KINDS)}, not {release!r}")
+        raise OptionValueError(f"--release must be one of {', '.join(KINDS)}, not {release!r}")
     entries[name] = entry
     atomic_write_text(_config_path(), json.dumps(entries, indent=2, sort_keys=True) + "\n")
     return entry

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from mer.errors import OptionValueError
 from mer.protocols.config import dataset_entry
 from mer.protocols.faces import ALIGNERS, aligner_chain
 from mer.protocols.io import stable_hash
@@ -46,13 +47,13 @@ def prep_overrides(items: list[str] | None, **flags: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items or []:
         if "=" not in item:
-            raise ValueError(f"--prep expects KEY=VALUE, got {item!r}")
+            raise OptionValueError(f"--prep expects KEY=VALUE, got {item!r}")
         key, value = item.split("=", 1)
         out[PREP_ALIASES.get(key.strip(), key.strip())] = value.strip()
     out.update({PREP_ALIASES.get(k, k): v for k, v in flags.items() if v is not None})
     unknown = sorted(set(out) - set(names))
     if unknown:
-        raise ValueError(
+        raise OptionValueError(
             f"unknown preparation key(s) {', '.join(unknown)}; keys: {', '.join(sorted(names))} "
             "(--image-size is size)"
         )
@@ -64,17 +65,17 @@ def prep_overrides(items: list[str] | None, **flags: Any) -> dict[str, Any]:
             try:
                 out[key] = int(value)
             except (TypeError, ValueError):
-                raise ValueError(f"preparation {key} must be an integer, not {value!r}") from None
+                raise OptionValueError(f"preparation {key} must be an integer, not {value!r}") from None
             if out[key] <= 0:
-                raise ValueError(f"preparation {key} must be positive, not {out[key]}")
+                raise OptionValueError(f"preparation {key} must be positive, not {out[key]}")
     return out
 
 
 def check_recipe(recipe: Recipe, sources: dict[str, str]) -> None:
     """Refuse a preparation that cannot run, naming the field and the layer that set it."""
 
-    def bad(key: str, why: str) -> ValueError:
-        return ValueError(f"preparation {key}={getattr(recipe, key)!r} (set by {sources[key]}): {why}")
+    def bad(key: str, why: str) -> OptionValueError:
+        return OptionValueError(f"preparation {key}={getattr(recipe, key)!r} (set by {sources[key]}): {why}")
 
     if recipe.align not in ALIGNERS:
         raise bad("align", f"aligners: {', '.join(ALIGNERS.list())}")
@@ -203,11 +204,11 @@ def plan_run(config: Any, run_id: str | None = None) -> RunPlan:
     spec = MODELS.get(config.model)
     size = spec.check_size(config.size)
     if spec.task != protocol.task:
-        raise ValueError(
+        raise OptionValueError(
             f"model {spec.name} does {spec.task} but protocol {protocol.name} is {protocol.task}"
         )
     if config.select not in SELECTION:
-        raise ValueError(f"--select must be 'last' or 'oracle', not {config.select!r}")
+        raise OptionValueError(f"--select must be 'last' or 'oracle', not {config.select!r}")
     options = dict(config.options)
     if spec.plan is not None:
         model_plan = spec.plan(size=size, protocol=protocol.name, options=options)
