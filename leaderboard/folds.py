@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from mer.errors import BadInputError
 from mer.leaderboard.collect import RunRecord
 from mer.protocols.metrics import emotion_metrics
 
@@ -34,7 +35,7 @@ def fold_scores(run: RunRecord) -> list[FoldScore]:
     """UF1 / UAR / ACC of each fold of an emotion run, in fold order (empty when there is nothing to score).
 
     Raises:
-        ValueError: ``predictions.csv`` names a class the run does not have (file and row in the message).
+        BadInputError: ``predictions.csv`` names a class the run does not have (file and row in the message).
     """
     path = run.path / "predictions.csv"
     classes = list((run.metrics or {}).get("classes") or run.run.get("classes") or [])
@@ -51,7 +52,7 @@ def fold_scores(run: RunRecord) -> list[FoldScore]:
                 t, p = _label(row["y_true"], index), _label(row["y_pred"], index)
                 fold = int(row["fold"])
             except (KeyError, ValueError) as e:
-                raise ValueError(f"{path}, row {line}: unknown class or fold ({e})") from e
+                raise BadInputError(f"{path}, row {line}: unknown class or fold ({e})") from e
             yt, yp = by_fold.setdefault(fold, ([], []))
             yt.append(t)
             yp.append(p)

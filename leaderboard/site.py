@@ -403,7 +403,7 @@ def build_site(tables: list[Table], runs: list[RunRecord], families: dict[str, l
         families: Protocol → the model family of each of its reported rows, in table order.
 
     Raises:
-        ValueError: a run's ``predictions.csv`` is unreadable (file and row named).
+        BadInputError: a run's ``predictions.csv`` is unreadable (file and row named).
     """
     site = Site(pages=run_pages(runs))
     scores = {r.run_id: fold_scores(r) if r.complete else [] for r in runs}
