@@ -92,7 +92,7 @@ def _main(
 
 
 def _load() -> None:
-    from mer.catalog import load_all
+    from mer.registrations import load_all
 
     load_all()
 

@@ -27,7 +27,7 @@ BUILDER_CHOICES = ("clip", "random")
 
 
 def _check_deep(model: str, source: str) -> None:
-    from mer.catalog import load_all
+    from mer.registrations import load_all
     from mer.zoo.api import MODELS
 
     load_all()
