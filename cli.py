@@ -92,7 +92,7 @@ def _main(
 
 
 def _load() -> None:
-    from mer.catalog import load_all
+    from mer.registrations import load_all
 
     load_all()
 
@@ -565,6 +565,9 @@ def zoo_pull(
             f"weights sha256 {result.config.weights_sha256[:16]}… verified",
             highlight=False,
         )
+    if result.conversion is not None:  # a third-party checkpoint, converted once to check it maps
+        console.print(f"  sha256 {result.sha256}", highlight=False)
+        console.print(result.conversion.summary(), highlight=False, markup=False)
 
 
 @zoo_app.command("push")
