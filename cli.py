@@ -92,7 +92,7 @@ def _main(
 
 
 def _load() -> None:
-    from mer.catalog import load_all
+    from mer.registrations import load_all
 
     load_all()
 
@@ -513,10 +513,16 @@ def leaderboard_show(
 @friendly_errors
 def leaderboard_build(
     runs_dir: Annotated[Path, typer.Option("--runs", help="Folder searched for runs.")] = Path("runs"),
-    out: Annotated[Path, typer.Option(help="Output file; PNGs go to figures/ beside it.")] = Path(
-        "leaderboard/LEADERBOARD.md"
-    ),
-    fmt: Annotated[str, typer.Option("--format", help="md, csv, json or latex.")] = "md",
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Output file, PNGs in figures/ beside it (default leaderboard/LEADERBOARD.md); "
+            "with --format html the site's folder (default site/)."
+        ),
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="md, csv, json, latex or html (a static web site).")
+    ] = "md",
     check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 when OUT is stale.")] = False,
     protocol: Annotated[list[str] | None, typer.Option(help="Only this protocol (repeatable).")] = None,
 ) -> None:
@@ -596,6 +602,9 @@ def zoo_pull(
             f"weights sha256 {result.config.weights_sha256[:16]}… verified",
             highlight=False,
         )
+    if result.conversion is not None:  # a third-party checkpoint, converted once to check it maps
+        console.print(f"  sha256 {result.sha256}", highlight=False)
+        console.print(result.conversion.summary(), highlight=False, markup=False)
 
 
 @zoo_app.command("push")

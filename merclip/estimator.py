@@ -16,10 +16,7 @@ from torch import nn
 from mer.errors import BadInputError, OptionValueError
 from mer.merclip.augment import AugmentConfig, augment_batch, normalise_clips, to_model_input
 from mer.merclip.convert import (
-    convert_merclip_checkpoint,
-    convert_uniformerv2,
     inflate_clip_visual,
-    strip_prefix,
 )
 from mer.merclip.losses import clip_loss, focal_loss, progressive_weights
 from mer.merclip.model import MerClip, MerClipConfig
@@ -89,36 +86,33 @@ def model_config(
 
 
 def _load_init(model: MerClip, init: str) -> None:
-    """Initialise the vision side from a local UniFormerV2 or MER-CLIP checkpoint (safetensors, or a
-    tensors-only torch file)."""
-    path = Path(init)
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    """Initialise the vision side from a local checkpoint: mer's own weights (a run, a zoo artifact), a
+    reference MER-CLIP checkpoint, or a UniFormerV2 release (``.pyth`` / ``.pth``, any wrapper key and
+    ``backbone.`` prefix), converted to this model's layout (:mod:`mer.zoo.convert`). What the converter
+    found and adapted is logged; a tensor it cannot place is an error naming it."""
+    from mer.zoo.convert import annotate, convert_uniformerv2_state, read_checkpoint_wrapped
 
-        state = load_file(path)
-    else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        state = state.get("state_dict", state)
+    path = Path(init)
+    state, skipped, wrappers = read_checkpoint_wrapped(path)
+    own = model.state_dict()
     if any(k.startswith("visual.") for k in state):  # mer's own weights: a finished run, a zoo artifact
-        own = model.state_dict()
         converted = {
             k: v.reshape(()) if k in own and own[k].dim() == 0 and tuple(v.shape) == (1,) else v
             for k, v in state.items()
             if k.startswith(("visual.", "logit_scale"))
         }
-        unused = [k for k in state if k not in converted]  # head (new classes), text
-    elif any(k.startswith("vision_encoder.") for k in state):
-        converted, unused = convert_merclip_checkpoint(state)
-        converted = {k: v for k, v in converted.items() if not k.startswith("head.")}  # new classes
+        log.info("init from %s: %d tensors of a mer model (head and text not used)", path, len(converted))
     else:
-        converted, unused = convert_uniformerv2(strip_prefix(state, ("backbone.", "module.")), strict=False)
-        converted = {f"visual.encoder.{k}": v for k, v in converted.items()}
+        target = {k: v for k, v in own.items() if k.startswith("visual.")}
+        report = annotate(convert_uniformerv2_state(state, target=target), skipped, wrappers)
+        report.refuse_unmappable(str(path))
+        converted = {k: v for k, v in report.converted.items() if not k.startswith("head.")}  # new classes
+        log.info("init from %s:\n%s", path, report.summary())
     if not converted:
-        raise BadInputError(f"{path}: no tensor of this checkpoint is a UniFormerV2 / MER-CLIP vision weight")
+        raise ValueError(f"{path}: no tensor of this checkpoint is a UniFormerV2 / MER-CLIP vision weight")
     missing, unexpected = model.load_state_dict(converted, strict=False)
     if unexpected:
-        raise BadInputError(f"{path}: tensors with no place in the model: {unexpected[:5]}...")
-    log.info("init from %s: %d tensors, %d reference keys unused", path, len(converted), len(unused))
+        raise ValueError(f"{path}: tensors with no place in the model: {unexpected[:5]}...")
 
 
 def check_init(size: str, init: str | None) -> None:

@@ -306,7 +306,7 @@ _WORKER: dict[str, Any] = {}
 
 def _worker_init(config: RunConfig, size: str, recipe: dict[str, Any], slots: Any, threads: int) -> None:
     """A parallel-fold worker: its own GPU share (round-robin over visible GPUs) and its own clips."""
-    from mer.catalog import load_all
+    from mer.registrations import load_all
 
     load_all()
     with slots.get_lock():
