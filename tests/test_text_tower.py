@@ -8,9 +8,9 @@ import json
 import pytest
 import torch
 
-from mer.catalog import load_all
 from mer.errors import OptionValueError
 from mer.merclip.text import VICLIP_FILE, MissingWeightsError, load_viclip_text
+from mer.registrations import load_all
 from mer.zoo.api import MODELS
 
 
