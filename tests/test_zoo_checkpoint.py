@@ -161,7 +161,7 @@ def test_k710_pull_convert_init_forward_through_the_loopback_hub(online, monkeyp
         out = " ".join(result.output.split())
         assert "wrapper key 'model_state'" in out and "prefix 'backbone.'" in out
         assert "temporal kernel 1 → 3" in out and "centre tap" in out
-        assert "global blocks: the checkpoint's 1 become the model's blocks 1–1" in out
+        assert "global blocks: the checkpoint's 1 become the model's block 1" in out
         assert "transformer.proj.1.weight" in out  # the K400 head, named as not used
         assert "local MHRA: not in the checkpoint" in out
         assert hashlib.sha256(data).hexdigest() in out
@@ -179,6 +179,16 @@ def test_k710_pull_convert_init_forward_through_the_loopback_hub(online, monkeyp
     monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
     init = resolve_init("uniformerv2-b16-k710", "merclip")
     assert Path(init).read_bytes() == data
+
+    # what `mer bench run --init uniformerv2-b16-k710` will do, as --dry-run (and run.json) record it
+    args = ["bench", "run", "--model", "merclip", "--protocol", "loso-synth-3", "--size", "tiny"]
+    result = CliRunner().invoke(app, [*args, "--init", "uniformerv2-b16-k710", "--dry-run", "--json"])
+    assert result.exit_code == 0, result.output
+    init_record = json.loads(result.output)["init"]
+    assert init_record["sha256"] == hashlib.sha256(data).hexdigest() and init_record["path"] == init
+    source = init_record["checkpoint"]
+    assert (source["catalogue"], source["repo_id"]) == ("uniformerv2-b16-k710", REPO_ID)
+    assert any("temporal kernel 1 → 3" in n for n in source["conversion"]["notes"])
 
     est = MODELS.get("merclip").build(num_classes=3, size="tiny", seed=0, init=init)
     enc = est.model.visual.encoder
