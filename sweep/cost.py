@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from mer.errors import OptionValueError
 from mer.protocols.protocol import PROTOCOLS, Protocol
@@ -122,18 +121,6 @@ def clip_flops(model: str, size: str, num_classes: int) -> tuple[float, float] |
     return f.forward / batch, f.backward / batch
 
 
-def run_epochs(config: RunConfig, size: str) -> int | None:
-    """Training epochs of a MER-CLIP-family run (``-o epochs`` or its recipe's)."""
-    if "epochs" in config.options:
-        return int(config.options["epochs"])
-    from mer.merclip.recipes import train_config
-
-    try:
-        return train_config(str(config.options.get("recipe", "paper")), size).epochs
-    except ValueError:
-        return None
-
-
 @dataclass
 class RunCost:
     """Projected cost of one run's remaining folds."""
@@ -144,8 +131,9 @@ class RunCost:
     note: str
 
 
-def project(config: RunConfig, folds: list[int] | None, rate: float) -> RunCost:
-    """FLOPs and GPU-hours of ``folds`` (None: every requested fold) of ``config`` at ``rate`` FLOP/s."""
+def project(config: RunConfig, folds: list[int] | None, rate: float, epochs: int | None) -> RunCost:
+    """FLOPs and GPU-hours of ``folds`` (None: every fold) of ``config`` at ``rate`` FLOP/s, training
+    ``epochs`` epochs (the run plan's; None: not projected)."""
     spec, protocol = MODELS.get(config.model), PROTOCOLS.get(config.protocol)
     size = spec.check_size(config.size)
     sizes = fold_sizes(protocol)
@@ -153,7 +141,6 @@ def project(config: RunConfig, folds: list[int] | None, rate: float) -> RunCost:
         return RunCost(None, 0, None, f"no sample count for {protocol.name}: register its dataset")
     todo = range(len(sizes.sizes)) if folds is None else folds
     per = clip_flops(config.model, size, protocol.num_classes)
-    epochs = run_epochs(config, size)
     if per is None or epochs is None:
         return RunCost(None, 0, None, f"{spec.family} model: not projected (no counted FLOPs)")
     fwd, bwd = per
@@ -178,8 +165,3 @@ def describe_rate(device: str | None, tflops: float | None, utilisation: float |
         f"{name}: datasheet dense bf16 {peak / 1e12:g} TFLOP/s × {u:.0%} utilisation ({how}) = "
         f"{peak * u / 1e12:.1f} TFLOP/s"
     )
-
-
-def summary(costs: list[Any]) -> float:
-    """Total GPU-hours of the projected runs."""
-    return sum(c.gpu_hours for c in costs if c.gpu_hours is not None)

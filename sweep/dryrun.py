@@ -8,12 +8,12 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from mer.protocols.protocol import PROTOCOLS, parse_folds
+from mer.protocols.plan import plan_run
+from mer.protocols.protocol import parse_folds
 from mer.protocols.runner import RunConfig
 from mer.sweep.backends import Backend, SlurmBackend
 from mer.sweep.cost import describe_rate, fold_sizes, project
 from mer.sweep.status import format_seconds
-from mer.zoo.api import MODELS
 
 
 def dry_run_plan(
@@ -27,22 +27,22 @@ def dry_run_plan(
     rate, rate_note = describe_rate(device, device_tflops, utilisation)
     runs = []
     for c in configs:
-        size = MODELS.get(c.model).check_size(c.size)
-        protocol = PROTOCOLS.get(c.protocol)
-        run_dir = Path(runs_dir) / c.run_id(size)
-        sizes = fold_sizes(protocol)
-        row: dict[str, Any] = {"run_id": run_dir.name, "config": asdict(c), "size": size}
+        plan = plan_run(c)  # the run id, preparation and training bench run would use
+        run_dir = Path(runs_dir) / plan.run_id
+        sizes = fold_sizes(plan.protocol)
+        row: dict[str, Any] = {"run_id": run_dir.name, "config": asdict(c), "size": plan.size}
+        row["plan_notes"] = list(plan.notes)
         if sizes is None:
-            row.update(n_folds=None, done=None, todo=None, gpu_hours=None, note="fold count unknown")
+            row.update(n_folds=None, done=None, todo=None, gpu_hours=None)
             row["note"] = (
-                f"dataset {protocol.dataset} not registered and not in Table III: fold count unknown"
+                f"dataset {plan.protocol.dataset} not registered and not in Table III: fold count unknown"
             )
             runs.append(row)
             continue
         wanted = parse_folds(c.folds, len(sizes.sizes))
         done = [i for i in wanted if (run_dir / "folds" / f"fold_{i:03d}.csv").exists()]
         todo = [i for i in wanted if i not in done]
-        cost = project(c, todo, rate)
+        cost = project(c, todo, rate, plan.model_plan.training.get("epochs"))
         row.update(
             n_folds=len(wanted),
             done=len(done),
@@ -80,6 +80,7 @@ def render_dry_run(plan: dict[str, Any], backend: Backend | None = None) -> list
             f"{r['todo'] if r['todo'] is not None else '?'!s:>6}  {gh:>5}"
         )
     notes = sorted({r["note"] for r in plan["runs"] if r.get("note")})
+    notes += sorted({n for r in plan["runs"] for n in r.get("plan_notes", [])})
     lines.append(
         f"{plan['n_runs']} run(s), {plan['fold_jobs']} fold job(s) to run ({plan['folds_done']} finished "
         f"folds skipped); projected {plan['gpu_hours']:.2f} GPU-hours "

@@ -84,7 +84,7 @@ def failed_outcome(job: FoldJob, error: str, tb: str) -> dict[str, Any]:
 def run_fold_job(job: FoldJob) -> dict[str, Any]:
     """Train one fold (skipped when its predictions exist); returns ``{"status": "done" | "skipped" |
     "failed", ...}``. Runs on the worker."""
-    from mer.catalog import load_all
+    from mer.registrations import load_all
 
     load_all()
     if fold_path(job.run_dir, job.fold, ".csv").exists():

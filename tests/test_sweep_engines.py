@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from _synth import small_synth
 
-from mer.catalog import load_all
 from mer.protocols.runner import RunConfig, run_bench
+from mer.registrations import load_all
 from mer.sweep.backends import LocalBackend, RayBackend, SlurmBackend
 from mer.sweep.driver import run_sweep
 from mer.sweep.plan import Grid, expand
