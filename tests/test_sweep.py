@@ -268,3 +268,22 @@ def test_status_shows_running_failed_and_pending_folds_with_an_eta(tmp_path):
     assert s.folds[1].epoch == 3 and s.folds[1].eta_s == pytest.approx(140.0)
     assert s.eta_s == pytest.approx(240.0) and s.elapsed_s == pytest.approx(260.0)
     assert s.folds[2].error == "ValueError: x"
+
+
+def test_local_engine_runs_one_job_per_visible_gpu(monkeypatch):
+    """Three visible GPUs: three workers, and each worker sees only its own GPU (CUDA_VISIBLE_DEVICES,
+    set before CUDA starts in the worker)."""
+    import multiprocessing as mp
+
+    from mer.sweep.backends import _local_init
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5,7")
+    workers, _, gpus = LocalBackend().plan()
+    assert workers == 3 and gpus == ["4", "5", "7"]
+    assert LocalBackend(workers=1).plan()[0] == 1
+    slots = mp.get_context("spawn").Value("i", 0)
+    seen = []
+    for _ in range(4):  # what each new worker process does at start
+        _local_init(slots, gpus)
+        seen.append(os.environ["CUDA_VISIBLE_DEVICES"])
+    assert seen == ["4", "5", "7", "4"]
