@@ -23,7 +23,7 @@ from mer.errors import OptionValueError
 from mer.zoo.api import ModelSpec, refuse_unknown_options
 
 # Builder parameters the runner fills in itself (not user options).
-RUNNER_SUPPLIED = frozenset({"num_classes", "size", "seed", "name", "variant", "self"})
+RUNNER_SUPPLIED = frozenset({"num_classes", "size", "seed", "name", "variant", "protocol", "self"})
 
 
 @dataclass(frozen=True)
@@ -120,19 +120,22 @@ def _kind(annotation: Any) -> tuple[str, bool]:
 
 
 def _doc_lines(obj: Any, section: str) -> dict[str, str]:
-    """``name → first line`` of a Google-style ``Args:`` / ``Attributes:`` section."""
+    """``name → text`` of a Google-style ``Args:`` / ``Attributes:`` section (continuations joined)."""
     doc = inspect.getdoc(obj) or ""
     out: dict[str, str] = {}
-    inside = False
+    inside, last = False, None
     for line in doc.splitlines():
         if line.strip() in ("Args:", "Attributes:"):
-            inside = line.strip() == section or section == "*"
+            inside, last = line.strip() == section, None
             continue
         m = re.match(r"^ {4}(\w+)(?: \([^)]*\))?: (.*)$", line)
         if inside and m:
-            out[m.group(1)] = m.group(2).strip()
+            last = m.group(1)
+            out[last] = m.group(2).strip()
+        elif inside and last and line.startswith(" " * 8):
+            out[last] += " " + line.strip()
         elif inside and line and not line.startswith(" "):
-            inside = False
+            inside, last = False, None
     return out
 
 
@@ -216,3 +219,33 @@ def check_options(spec: ModelSpec, options: dict[str, Any]) -> None:
     refuse_unknown_options(spec.name, set(options) - set(schema))
     for key, value in options.items():
         _check_value(spec.name, schema[key], value)
+
+
+def model_record(spec: ModelSpec) -> dict[str, Any]:
+    """One row of ``mer models list``."""
+    return {
+        "name": spec.name,
+        "sizes": list(spec.sizes),
+        "family": spec.family,
+        "task": spec.task,
+        "inputs": spec.inputs,
+        "reconstruction": spec.reconstruction,
+        "description": spec.description + (" (reconstruction)" if spec.reconstruction else ""),
+    }
+
+
+def model_info(name: str) -> dict[str, Any]:
+    """What ``mer models info NAME`` shows: the model's record, preparation per size and option schema.
+
+    Raises:
+        RegistryError: unknown model.
+    """
+    from mer.zoo.api import MODELS
+
+    spec = MODELS.get(name)
+    return {
+        **model_record(spec),
+        "default_size": spec.default_size,
+        "preparation": {size: dict(spec.recipe.get(size, {})) for size in spec.sizes},
+        "options": [o.to_dict() for o in option_schema(spec)],
+    }
