@@ -537,11 +537,16 @@ def bench_merge(
 @leaderboard_app.command("show")
 def leaderboard_show(
     runs_dir: Annotated[Path, typer.Option("--runs", help="Folder of run directories.")] = Path("runs"),
+    details: Annotated[
+        bool, typer.Option("--details", help="Also every field that shapes each number (run.json).")
+    ] = False,
 ) -> None:
     """Print a table of the runs in a folder."""
-    from mer.leaderboard.show import collect_rows, format_rows
+    from mer.leaderboard.show import collect_rows, format_details, format_rows
 
     typer.echo(format_rows(collect_rows(runs_dir)))
+    if details:
+        typer.echo("\n" + format_details(runs_dir))
 
 
 @leaderboard_app.command("build")
