@@ -401,6 +401,21 @@ def collect_folds(jobs: list[Future], record: Callable[..., None]) -> None:
         raise error
 
 
+def check_run_id(run_id: str) -> None:
+    """Refuse a run id that is not one plain folder name (``../x``, ``a/b``, ``/abs``, ``.``): a run
+    folder always lies directly in the runs folder.
+
+    Raises:
+        OptionValueError: ``run_id`` would leave the runs folder or is empty.
+    """
+    text = str(run_id)
+    if not text.strip() or text in (".", "..") or any(c in text for c in ("/", "\\", "\0")):
+        raise OptionValueError(
+            f"--run-id {run_id!r}: a run id is one folder name inside the runs folder "
+            "(no '/', '\\', '..'); use --runs-dir to choose where runs go"
+        )
+
+
 def run_bench(
     config: RunConfig,
     runs_dir: Path = Path("runs"),
@@ -434,6 +449,8 @@ def run_bench(
     if parallel_folds > 1 and dinfo.world_size > 1:
         raise RunConfigError("--parallel-folds and torchrun do not combine: use one or the other")
     main = dinfo.is_main
+    if run_id is not None:
+        check_run_id(run_id)
     from mer.protocols.plan import plan_run
 
     plan = plan_run(config, run_id)  # everything but the data resolved, as --dry-run shows it
