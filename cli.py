@@ -777,6 +777,10 @@ def predict(
                 console.print(f"  AU{n:<3} {s:+.3f}  {phrase}", highlight=False, markup=False)
     if report.skipped:
         err.print(f"skipped {len(report.skipped)} clip(s): " + ", ".join(c for c, _ in report.skipped))
+    for r in report.results:
+        for w in r.warnings:
+            err.print(f"[yellow]warning:[/yellow] {w}", highlight=False, soft_wrap=True)
+    report.check_any()  # exit code 3 when no clip at all could be read
 
 
 @app.command("explain")

@@ -96,3 +96,27 @@ def test_run_id_is_confined_to_the_runs_folder(tmp_path, run_id):
     assert r.exit_code == 2, r.output
     assert "--run-id" in r.output
     assert sorted(p.name for p in tmp_path.rglob("*")) == []  # nothing written anywhere under tmp
+
+
+def _digests(folder):
+    import hashlib
+
+    return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_merge_out_refuses_an_existing_run_and_changes_nothing(tmp_path):
+    from tests._synth import small_synth
+
+    small_synth(tmp_path / "synth", subjects=3, clips=4)
+    runs = tmp_path / "runs"
+    base = ["bench", "run", "--model", "chance", "--protocol", "loso-synth-3", "--runs-dir", str(runs)]
+    for folds, rid in (("0", "a"), ("1-2", "b")):
+        assert CliRunner().invoke(app, [*base, "--folds", folds, "--run-id", rid]).exit_code == 0
+    merge = ["bench", "merge", str(runs / "a"), str(runs / "b"), "--out"]
+    assert CliRunner().invoke(app, [*merge, str(runs / "m")]).exit_code == 0
+    before = _digests(runs)
+    for target in ("m", "a"):  # a finished merged run, and one of the inputs
+        r = CliRunner().invoke(app, [*merge, str(runs / target)])
+        assert r.exit_code == 2, r.output
+        assert "exists and is not empty" in r.output
+    assert _digests(runs) == before  # every file byte-identical
