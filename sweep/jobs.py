@@ -96,16 +96,16 @@ def run_fold_job(job: FoldJob) -> dict[str, Any]:
     marker = fold_path(job.run_dir, job.fold, ".running.json")
     info = {"started": now(), "host": socket.gethostname(), "pid": os.getpid(), "attempt": job.attempt}
     atomic_write_json(marker, info)
-    log_file = job.run_dir / "logs" / f"fold_{job.fold:03d}.log"
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(log_file)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     logger = logging.getLogger("mer")
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
+    level, handler = logger.level, None
     start = time.perf_counter()
-    try:
+    try:  # from here on, whatever fails is this fold's failure (and the marker goes away)
+        log_file = job.run_dir / "logs" / f"fold_{job.fold:03d}.log"
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(log_file)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
         logger.info("%s: attempt %d on %s pid %d", job.label(), job.attempt, info["host"], info["pid"])
         entry = train_fold(_open(job), job.fold, job.tensorboard)
         fold_path(job.run_dir, job.fold, ".failed.txt").unlink(missing_ok=True)
@@ -116,9 +116,10 @@ def run_fold_job(job: FoldJob) -> dict[str, Any]:
         return failed_outcome(job, f"{type(e).__name__}: {e}", traceback.format_exc())
     finally:
         marker.unlink(missing_ok=True)
-        logger.removeHandler(handler)
+        if handler is not None:
+            logger.removeHandler(handler)
+            handler.close()
         logger.setLevel(level)
-        handler.close()
 
 
 def job_dict(job: FoldJob) -> dict[str, Any]:

@@ -143,28 +143,36 @@ def test_a_failed_fold_is_retried_then_the_run_is_the_same(tmp_path):
 
 
 def test_failures_after_retries_are_recorded_and_the_rest_finishes(tmp_path):
-    """Every attempt of a fold fails (an option the model does not have): the traceback of each attempt
-    is kept in the run, run.json records the fold as failed, the other run of the sweep completes, and
-    the CLI exits 6 naming the fold."""
+    """A fold that fails on every attempt (its log path is taken by a folder, so the job cannot start)
+    keeps the traceback of each attempt in its run, run.json records it as failed, the other run of the
+    sweep completes, and the CLI exits 6 naming the fold. Fixing the cause and rerunning trains it."""
     from mer.cli import app
 
     small_synth(tmp_path / "synth", subjects=3, clips=4)
     runs = tmp_path / "runs"
-    args = ["bench", "sweep", "--model", "majority", "--model", "lbptop-svm", "--protocol", "loso-synth-3"]
-    args += ["--folds", "0", "-o", "bogus=1", "--runs-dir", str(runs), "--retries", "1", "--no-leaderboard"]
-    r = CliRunner().invoke(app, [*args, "--workers", "1"])
+    blocked = runs / "loso-synth-3__majority-base__seed0" / "logs" / "fold_000.log"
+    blocked.mkdir(parents=True)
+    args = ["bench", "sweep", "--model", "chance", "--model", "majority", "--protocol", "loso-synth-3"]
+    args += ["--runs-dir", str(runs), "--retries", "1", "--no-leaderboard", "--workers", "1"]
+    r = CliRunner().invoke(app, args)
     assert r.exit_code == 6, r.output
-    assert "failed: loso-synth-3__lbptop-svm-base__seed0__opt-" in r.output
-    assert "fold 0 after 2 attempt(s)" in r.output and "UnknownOptionError" in r.output
-    assert "1 fold job(s) failed" in r.output
-    bad = next(p for n, p in _runs(runs).items() if "lbptop" in n)
+    assert "failed: loso-synth-3__majority-base__seed0 fold 0 after 2 attempt(s)" in r.output
+    assert "IsADirectoryError" in r.output and "1 fold job(s) failed" in r.output
+    bad = blocked.parent.parent
     meta = json.loads((bad / "run.json").read_text())
-    assert meta["status"] == "failed" and meta["folds"]["0"]["status"] == "failed"
+    assert meta["status"] == "partial" and meta["folds"]["0"]["status"] == "failed"
+    assert [meta["folds"][k]["status"] for k in ("1", "2")] == ["done", "done"]
     assert meta["folds"]["0"]["attempts"] == 2
     text = (bad / meta["folds"]["0"]["traceback"]).read_text()
-    assert text.count("=== attempt") == 2 and "unknown option(s) bogus" in text
-    good = next(p for n, p in _runs(runs).items() if "majority" in n)
-    assert (good / "metrics.json").exists()  # majority ignores options: its run finished
+    assert text.count("=== attempt") == 2 and text.count("IsADirectoryError") >= 2
+    assert not (bad / "folds" / "fold_000.running.json").exists()
+    assert (runs / "loso-synth-3__chance-base__seed0" / "metrics.json").exists()
+    blocked.rmdir()
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert "1 fold(s) trained, 5 already done" in r.output  # 2 runs x 3 folds
+    assert json.loads((bad / "run.json").read_text())["folds"]["0"]["status"] == "done"
+    assert not (bad / "folds" / "fold_000.failed.txt").exists()
 
 
 def test_local_sweep_equals_bench_run_and_rerun_trains_nothing(tmp_path):
