@@ -340,6 +340,12 @@ def bench_run(
             "Default: one per CPU core for deep models on a CPU-only machine, else 1."
         ),
     ] = None,
+    flow: Annotated[
+        str | None,
+        typer.Option(
+            help="Flow models' optical flow: tvl1 (default, the papers') | farneback | tvl1-skimage."
+        ),
+    ] = None,
 ) -> None:
     """Train and evaluate a model under a protocol; resumes an interrupted run.
 
@@ -374,6 +380,7 @@ def bench_run(
         select=select,
         options=options,
         save_weights=save_weights,
+        flow={} if flow is None else {"flow": flow},
     )
     from mer.zoo.distributed import is_main
 

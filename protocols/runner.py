@@ -25,8 +25,9 @@ import numpy as np
 import pandas as pd
 
 from mer.protocols.clipset import ClipSet
+from mer.protocols.flow import FlowConfig, FlowMethodError, flow_config, is_flow_setting, require_method
 from mer.protocols.io import atomic_write_json, atomic_write_text, stable_hash
-from mer.protocols.metrics import emotion_metrics, per_fold_summary
+from mer.protocols.metrics import emotion_metrics, per_fold_summary, per_part_metrics
 from mer.protocols.prepare import PreparedSet, Recipe, prepare
 from mer.protocols.protocol import PROTOCOLS, Fold, Protocol, parse_folds
 from mer.zoo import distributed
@@ -58,6 +59,9 @@ class RunConfig:
         recipe: Preparation overrides (frames, size, sampler, align...).
         options: Model options passed to its builder.
         save_weights: "none", "last" (the last fold's model) or "all".
+        flow: Optical-flow settings of flow models (``{"flow": "farneback"}``, parameters by name; see
+            :func:`mer.protocols.flow.flow_config`); empty = TV-L1 with its defaults. Keys ``flow`` and
+            ``flow.*`` given among the preparation overrides (``--prep flow=farneback``) move here.
     """
 
     model: str
@@ -69,6 +73,17 @@ class RunConfig:
     recipe: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     save_weights: str = "none"
+    flow: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        moved = {k: v for k, v in self.recipe.items() if is_flow_setting(k)}
+        if moved:
+            self.recipe = {k: v for k, v in self.recipe.items() if k not in moved}
+            self.flow = {**moved, **self.flow}
+
+    def flow_config(self) -> FlowConfig:
+        """The resolved optical-flow settings (TV-L1 with its defaults unless asked otherwise)."""
+        return flow_config(self.flow)
 
     def run_id(self, size: str) -> str:
         """Readable and deterministic, so that the same command finds and resumes its run."""
@@ -78,6 +93,8 @@ class RunConfig:
         if self.options:
             # Options (--init, recipe switches) change the numbers: their hash keeps runs apart.
             parts.append("opt-" + stable_hash(self.options, 8))
+        if self.flow and self.flow_config().tag():
+            parts.append(self.flow_config().tag())  # another flow is another input: a run of its own
         if self.folds:
             parts.append("folds" + self.folds.replace(",", "_"))
         return "__".join(parts)
@@ -225,6 +242,9 @@ def compute_metrics(pred: pd.DataFrame, protocol: Protocol, n_folds: int) -> dic
         yt, yp, folds = (pred[c].to_numpy() for c in ("y_true", "y_pred", "fold"))
         m = emotion_metrics(yt, yp, protocol.classes)
         m["per_fold"] = per_fold_summary(yt, yp, folds, protocol.classes)
+        if protocol.part_of is not None:  # a composite set: each source dataset's figures as well
+            parts = np.asarray([protocol.part_of(str(s)) for s in pred["subject"]])
+            m["per_dataset"] = per_part_metrics(yt, yp, parts, protocol.classes, protocol.parts)
     m["folds_done"] = int(pred["fold"].nunique())
     m["n_folds"] = n_folds
     return m
@@ -300,7 +320,7 @@ def _worker_init(config: RunConfig, size: str, recipe: dict[str, Any], slots: An
     if MODELS.get(config.model).inputs == "flow":
         from mer.protocols.flow import attach_flow
 
-        clips = attach_flow(prepared, clips)
+        clips = attach_flow(prepared, clips, config.flow_config())
     _WORKER.update(config=config, size=size, clips=clips, folds=protocol.folds(clips.samples))
 
 
@@ -405,23 +425,33 @@ def run_bench(
     if config.select not in ("last", "oracle"):
         raise ValueError(f"--select must be 'last' or 'oracle', not {config.select!r}")
     recipe = resolve_recipe(spec, size, protocol, config.recipe)
+    flow = None
+    if spec.inputs == "flow":
+        flow = config.flow_config()
+        require_method(flow.method)  # before preparing anything: a missing method is an error, not a swap
+    elif config.flow:
+        raise FlowMethodError(
+            f"model {spec.name} does not read optical flow: --flow / --prep flow=... apply to "
+            "flow models (off-apexnet, ststnet, htnet) only"
+        )
     prepared, clips = load_protocol_data(protocol, recipe, on_prepare)
-    if spec.inputs == "flow":  # onset→apex flow + strain, cached beside the frames, computed once
+    if flow is not None:  # onset→apex flow + strain, cached beside the frames, computed once
         from mer.protocols.flow import attach_flow
 
-        clips = attach_flow(prepared, clips)
+        clips = attach_flow(prepared, clips, flow)
     folds = protocol.folds(clips.samples)
     wanted = parse_folds(config.folds, len(folds))
 
     run_dir = Path(runs_dir) / (run_id or config.run_id(size))
     (run_dir / "folds").mkdir(parents=True, exist_ok=True)
-    cfg = {**asdict(config), "size": size, "recipe": asdict(recipe)}
+    flow_record = None if flow is None else flow.to_json()
+    cfg = {**asdict(config), "size": size, "recipe": asdict(recipe), "flow": flow_record}
     meta_path = run_dir / "run.json"
     if meta_path.exists():
         meta = json.loads(meta_path.read_text())
         _check_same(
             meta,
-            {k: cfg[k] for k in ("model", "size", "protocol", "seed", "select", "recipe", "options")},
+            {k: cfg[k] for k in ("model", "size", "protocol", "seed", "select", "recipe", "options", "flow")},
             run_dir,
         )
     else:
@@ -437,6 +467,7 @@ def run_bench(
             "classes": list(protocol.classes),
             "recipe": asdict(recipe),
             "recipe_name": config.options.get("recipe", "paper"),
+            "flow": flow_record,
             "seed": config.seed,
             "select": config.select,
             "options": config.options,
@@ -530,8 +561,8 @@ def merge_runs(run_dirs: list[Path], out_dir: Path) -> RunResult:
     """Join runs made with disjoint ``--folds`` (e.g. on several machines) into one run.
 
     Raises:
-        RunConfigError: the runs differ in model, size, protocol, seed, selection, recipe or options,
-            or two of them hold the same fold.
+        RunConfigError: the runs differ in model, size, protocol, seed, selection, recipe, options or
+            optical flow (method and parameters), or two of them hold the same fold.
     """
     if not run_dirs:
         raise ValueError("merge needs at least one run directory")
@@ -541,7 +572,7 @@ def merge_runs(run_dirs: list[Path], out_dir: Path) -> RunResult:
         if not p.exists():
             raise FileNotFoundError(f"not a run directory (no run.json): {d}")
         metas.append(json.loads(p.read_text()))
-    keys = ("model", "size", "protocol", "protocol_version", "seed", "select", "recipe", "options")
+    keys = ("model", "size", "protocol", "protocol_version", "seed", "select", "recipe", "options", "flow")
     first = metas[0]
     for d, m in zip(run_dirs[1:], metas[1:], strict=True):
         for k in keys:
