@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 
 import torch
 
+from mer.errors import InputError
+
 Tensor = torch.Tensor
 
 # (pattern, replacement) applied with re.fullmatch to reference encoder keys (prefix already stripped).
@@ -78,7 +80,7 @@ def _rename(key: str, rules: list[tuple[str, str]]) -> str | None:
     return None
 
 
-class ConversionError(KeyError):
+class ConversionError(InputError, KeyError):
     """Keys that a converter could not place."""
 
     def __str__(self) -> str:

@@ -37,7 +37,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from mer.errors import UsageError
+from mer.errors import OptionValueError, UnavailableError
 from mer.protocols.clipset import ClipSet
 from mer.protocols.io import atomic_write_json, stable_hash
 from mer.protocols.prepare import PreparedSet, Recipe
@@ -79,8 +79,12 @@ METHOD_TITLES = {
 }
 
 
-class FlowMethodError(UsageError, ValueError):
-    """A flow method or parameter mer does not know, or one this installation cannot run."""
+class FlowMethodError(OptionValueError):
+    """A flow method or parameter mer does not know."""
+
+
+class FlowUnavailableError(UnavailableError):
+    """A flow method this installation cannot run (TV-L1 without OpenCV's contrib module)."""
 
 
 @dataclass(frozen=True)
@@ -191,12 +195,13 @@ def require_method(method: str) -> None:
     """Check that ``method`` can run here.
 
     Raises:
-        FlowMethodError: unknown method, or TV-L1 asked for and OpenCV has no contrib module.
+        FlowMethodError: unknown method.
+        FlowUnavailableError: TV-L1 asked for and OpenCV has no contrib module.
     """
     if method not in METHOD_PARAMS:
         raise FlowMethodError(f"flow method must be one of {', '.join(FLOW_METHODS)}, not {method!r}")
     if method == "tvl1" and not tvl1_available():
-        raise FlowMethodError(
+        raise FlowUnavailableError(
             f"flow method tvl1 needs OpenCV's contrib module (cv2.optflow), which this OpenCV "
             f"{cv2.__version__} lacks: install 'opencv-contrib-python-headless<5' (and remove "
             "opencv-python*), or ask for another method explicitly (--flow farneback)"
@@ -212,7 +217,8 @@ def dense_flow(
     the right, v > 0 a motion down. ``params`` override the method's defaults (:data:`METHOD_PARAMS`).
 
     Raises:
-        FlowMethodError: unknown method or parameter, or a method this installation cannot run.
+        FlowMethodError: unknown method or parameter.
+        FlowUnavailableError: a method this installation cannot run.
     """
     require_method(method)
     p = dict(FlowConfig(method, params=tuple(sorted((params or {}).items()))).resolved().params)

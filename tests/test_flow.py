@@ -11,6 +11,7 @@ import pytest
 from mer.protocols.flow import (
     FlowConfig,
     FlowMethodError,
+    FlowUnavailableError,
     apex_position,
     attach_flow,
     dense_flow,
@@ -158,9 +159,9 @@ def test_missing_contrib_module_is_an_error_not_a_swap(tmp_path, monkeypatch):
     monkeypatch.delattr(cv2, "optflow", raising=False)
     monkeypatch.delattr(cv2, "DualTVL1OpticalFlow_create", raising=False)
     prepared = _fake_prepared(tmp_path, [(3, 0)])
-    with pytest.raises(FlowMethodError, match="opencv-contrib-python-headless.*--flow farneback"):
+    with pytest.raises(FlowUnavailableError, match="opencv-contrib-python-headless.*--flow farneback"):
         ensure_flow(prepared)
-    with pytest.raises(FlowMethodError, match="contrib"):
+    with pytest.raises(FlowUnavailableError, match="contrib"):
         dense_flow(*_shifted(1, 0), "tvl1")
     assert not list(tmp_path.glob("flow_*"))
     assert ensure_flow(prepared, FlowConfig(method="farneback", side=16)).shape == (1, 3, 16, 16)

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from mer.catalog import load_all
 from mer.protocols.config import mer_home
-from mer.protocols.flow import FlowMethodError
+from mer.protocols.flow import FlowUnavailableError
 from mer.protocols.runner import RunConfig, RunConfigError, merge_runs, run_bench
 
 load_all()
@@ -46,7 +46,7 @@ def test_missing_tvl1_fails_before_any_work(tmp_path, monkeypatch):
     monkeypatch.delattr(cv2, "optflow", raising=False)
     monkeypatch.delattr(cv2, "DualTVL1OpticalFlow_create", raising=False)
     small_synth(tmp_path / "synth", subjects=3, clips=4)
-    with pytest.raises(FlowMethodError, match="contrib"):
+    with pytest.raises(FlowUnavailableError, match="contrib"):
         _ststnet(tmp_path / "runs")
     assert not (mer_home() / "prepared").exists() and not (tmp_path / "runs").exists()
 

@@ -26,13 +26,15 @@ from pathlib import Path
 
 import torch
 
+from mer.errors import BadInputError, InputError, MissingInputError, OptionValueError
+
 Tensor = torch.Tensor
 TORCH_SUFFIXES = (".pth", ".pt", ".pyth", ".bin", ".ckpt")
 KINDS = ("uniformerv2", "viclip-text", "open_clip-text", "open_clip-visual")
 _WRAPPERS = ("state_dict", "model", "module", "model_state")
 
 
-class UnsafeCheckpointError(ValueError):
+class UnsafeCheckpointError(InputError, ValueError):
     """A checkpoint that cannot be read without running pickled code; mer refuses it."""
 
 
@@ -49,7 +51,7 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], list[str]]:
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
+        raise MissingInputError(f"checkpoint not found: {path}")
     if path.suffix == ".safetensors":
         from safetensors import SafetensorError
         from safetensors.torch import load_file
@@ -57,11 +59,11 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], list[str]]:
         try:
             return load_file(str(path)), []
         except (SafetensorError, OSError) as e:
-            raise ValueError(
+            raise BadInputError(
                 f"{path}: not a readable safetensors file ({e}); truncated or not safetensors"
             ) from e
     if path.suffix not in TORCH_SUFFIXES:
-        raise ValueError(
+        raise BadInputError(
             f"{path}: unsupported checkpoint type {path.suffix!r} (.safetensors, {', '.join(TORCH_SUFFIXES)})"
         )
     try:
@@ -76,7 +78,7 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], list[str]]:
             "safetensors."
         ) from e
     except (RuntimeError, EOFError, OSError) as e:
-        raise ValueError(f"{path}: cannot be read as a torch checkpoint ({e}); truncated?") from e
+        raise BadInputError(f"{path}: cannot be read as a torch checkpoint ({e}); truncated?") from e
     return _tensors(obj, path)
 
 
@@ -96,7 +98,7 @@ def _tensors(obj: object, path: Path) -> tuple[dict[str, Tensor], list[str]]:
         state = {str(k): v for k, v in obj.items() if isinstance(v, Tensor)}
         if state:
             return state, [str(k) for k, v in obj.items() if not isinstance(v, Tensor)]
-    raise ValueError(f"{path}: holds no tensors by name (a {type(obj).__name__}); expected a state dict")
+    raise BadInputError(f"{path}: holds no tensors by name (a {type(obj).__name__}); expected a state dict")
 
 
 # --------------------------------------------------------------------------------------- reporting
@@ -245,7 +247,7 @@ def convert_open_clip_visual_state(state: Mapping[str, Tensor], size: str = "bas
 def convert_checkpoint(path: str | Path, kind: str, size: str = "base") -> ConversionReport:
     """Read ``path`` safely and convert it with converter ``kind`` (:data:`KINDS`)."""
     if kind not in KINDS:
-        raise ValueError(f"unknown converter {kind!r}; converters: {', '.join(KINDS)}")
+        raise OptionValueError(f"unknown converter {kind!r}; converters: {', '.join(KINDS)}")
     state, skipped = read_checkpoint(path)
     if kind == "uniformerv2":
         report = convert_uniformerv2_state(state, size)

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mer import errors
+from mer.errors import MissingInputError, OptionValueError
 from mer.zoo.artifact import (
     ARTIFACT_FILES,
     FORMAT,
@@ -33,11 +35,11 @@ CATALOGUE_FILE = Path(__file__).with_name("catalogue.json")
 REF_PREFIXES = ("hf-hub:", "local-dir:", "run:")
 
 
-class HubError(ValueError):
+class HubError(errors.HubError, ValueError):
     """A pull or push that cannot be done (no token, offline, repository or revision not found)."""
 
 
-class NotCachedError(FileNotFoundError):
+class NotCachedError(errors.HubError, FileNotFoundError):
     """A model that is not in the local Hugging Face cache; the message names the command that fetches it."""
 
 
@@ -167,7 +169,7 @@ def parse_ref(text: str) -> Ref:
         return Ref("local-dir", str(Path(text).expanduser()), None, text)
     if text.count("/") == 1 and not text.startswith((".", "/", "~")):
         return Ref("hf-hub", name, rev or None, text)
-    raise ValueError(
+    raise OptionValueError(
         f"unknown model reference {text!r}: use a catalogue name (`mer zoo list`), "
         "hf-hub:org/name[@revision], local-dir:/path/to/artifact or run:RUN_ID"
     )
@@ -239,13 +241,13 @@ def resolve_local(ref: Ref) -> tuple[Path, str | None, str]:
     if ref.kind == "local-dir":
         folder = Path(ref.target)
         if not folder.is_dir():
-            raise FileNotFoundError(f"no artifact folder {folder}")
+            raise MissingInputError(f"no artifact folder {folder}")
         return folder, None, ""
     if ref.kind == "hf-hub":
         folder = _snapshot(ref, local_only=True)
         hint = f"refetch it with `{pull_command(ref)} --force-download`"
         return folder, ref.entry.weights_sha256 if ref.entry else None, hint
-    raise ValueError(f"{ref.name}: a {ref.kind} reference is not a mer artifact")
+    raise OptionValueError(f"{ref.name}: a {ref.kind} reference is not a mer artifact")
 
 
 # ------------------------------------------------------------------------------------------ pull
@@ -325,7 +327,9 @@ def pull(name: str, revision: str | None = None, force_download: bool = False) -
     if ref.kind == "open_clip":
         return _pull_open_clip(ref)
     if ref.kind != "hf-hub":
-        raise ValueError(f"{name}: only Hub models are pulled (local folders and runs are already here)")
+        raise OptionValueError(
+            f"{name}: only Hub models are pulled (local folders and runs are already here)"
+        )
     is_offline = offline()
     if force_download and not is_offline:
         _forget_cached(ref)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mer.errors import OptionValueError
 from mer.zoo.artifact import WEIGHTS_FILE, artifact_from_run, run_path, verify_artifact
 from mer.zoo.convert import load_checkpoint
 
@@ -32,7 +33,7 @@ def _check_deep(model: str, source: str) -> None:
     load_all()
     spec = MODELS.get(model)
     if spec.family != "deep":
-        raise ValueError(
+        raise OptionValueError(
             f"--init {source}: that model is {model} ({spec.family}); only deep models' weights "
             "can initialise another model"
         )
