@@ -213,17 +213,38 @@ def data_add(
     annotations: Annotated[
         Path | None, typer.Option(help="Annotation sheet (default: found under ROOT).")
     ] = None,
+    layout: Annotated[
+        str | None, typer.Option(help="flow-images: ROOT holds one u, v, strain image per sample.")
+    ] = None,
+    pattern: Annotated[
+        str | None, typer.Option(help="flow-images: file name, e.g. '{subject}_{filename}'.")
+    ] = None,
+    channels: Annotated[str | None, typer.Option(help="flow-images: what R,G,B hold (u,v,strain).")] = None,
+    flow_offset: Annotated[str | None, typer.Option(help="flow-images: pixel of 0 (128,128,0).")] = None,
+    flow_scale: Annotated[
+        str | None, typer.Option(help="flow-images: pixels per unit (128,128,255).")
+    ] = None,
 ) -> None:
-    """Record where a dataset lies."""
+    """Record where a dataset lies (its frames, or with --layout flow-images its motion images)."""
     _load()
     from mer.protocols.config import add_dataset
     from mer.protocols.datasets import DATASETS
+    from mer.protocols.flow_images import add_flow_images, spec_from_options
 
     DATASETS.get(name)
     if not root.is_dir():
         raise MissingInputError(f"dataset root not found: {root}")
     if annotations is not None and not annotations.is_file():
         raise MissingInputError(f"annotation sheet not found: {annotations}")
+    spec = spec_from_options(layout, pattern, channels, flow_offset, flow_scale)
+    if spec is not None:
+        entry, images = add_flow_images(name, root, annotations, spec)
+        console.print(f"added {name}: {len(images.files)} flow images in {entry['root']}", highlight=False)
+        if images.unmatched:
+            console.print(
+                f"  note: {images.unmatched} image(s) match no sample of the sheet", highlight=False
+            )
+        return
     entry = add_dataset(name, root, annotations)
     console.print(f"added {name}: {entry['root']}")
 

@@ -195,6 +195,68 @@ def load_protocol_data(
     return prepared, prepared.clipset(protocol)
 
 
+def check_flow_request(config: RunConfig, spec: ModelSpec) -> FlowConfig | None:
+    """The flow a run of ``spec`` computes (None for a model without flow input), checked before any work.
+
+    Raises:
+        FlowMethodError: flow settings given to a model that reads no flow.
+        FlowUnavailableError: the method cannot run here (TV-L1 without OpenCV's contrib module).
+    """
+    if spec.inputs != "flow":
+        if config.flow:
+            raise FlowMethodError(
+                f"model {spec.name} does not read optical flow: --flow / --prep flow=... apply to "
+                "flow models (off-apexnet, ststnet, htnet) only"
+            )
+        return None
+    from mer.protocols.flow_images import registered_spec
+
+    flow = config.flow_config()
+    if registered_spec(PROTOCOLS.get(config.protocol).dataset) is None:
+        require_method(flow.method)  # a missing method is an error, never a swap
+    return flow
+
+
+def load_run_inputs(
+    protocol: Protocol,
+    spec: ModelSpec,
+    recipe: Recipe,
+    flow: FlowConfig | None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[Path, ClipSet, dict[str, Any] | None]:
+    """What a run's models read: the prepared clips (with the onset → apex flow attached for flow
+    models), or, for a dataset added as flow images, those images. Returns where the inputs live, the
+    clips and the record of the flow (None for models without flow).
+
+    Raises:
+        FlowMethodError: a flow-image dataset with a model that needs frames, or with flow settings
+            (the images are the flow).
+    """
+    from mer.protocols.flow_images import flow_image_clips
+
+    loaded = flow_image_clips(protocol, progress)
+    if loaded is not None:
+        images, clips = loaded
+        if flow is None:
+            raise FlowMethodError(
+                f"dataset {protocol.dataset} was added as flow images ({images.folder}): model {spec.name} "
+                "needs frames; only the flow models (off-apexnet, ststnet, htnet) run on it"
+            )
+        if flow != flow_config({}):
+            raise FlowMethodError(
+                f"dataset {protocol.dataset} was added as flow images: their flow is used as it is, "
+                f"so a flow setting ({flow.tag()}) has nothing to change"
+            )
+        return images.folder, clips, images.record()
+    prepared, clips = load_protocol_data(protocol, recipe, progress)
+    if flow is None:
+        return prepared.path, clips, None
+    from mer.protocols.flow import attach_flow
+
+    # onset→apex flow + strain, cached beside the frames, computed once
+    return prepared.path, attach_flow(prepared, clips, flow), flow.to_json()
+
+
 def _fold_frame(fold: Fold, test: ClipSet, pred: Predictions, classes: tuple[str, ...]) -> pd.DataFrame:
     probs = np.asarray(pred.probs, dtype=np.float64)
     labels = np.asarray(pred.labels)
@@ -317,11 +379,9 @@ def _worker_init(config: RunConfig, size: str, recipe: dict[str, Any], slots: An
     if torch.cuda.is_available():
         torch.cuda.set_device(slot % torch.cuda.device_count())
     protocol = PROTOCOLS.get(config.protocol)
-    prepared, clips = load_protocol_data(protocol, Recipe(**recipe))
-    if MODELS.get(config.model).inputs == "flow":
-        from mer.protocols.flow import attach_flow
-
-        clips = attach_flow(prepared, clips, config.flow_config())
+    spec = MODELS.get(config.model)
+    flow = config.flow_config() if spec.inputs == "flow" else None
+    _, clips, _ = load_run_inputs(protocol, spec, Recipe(**recipe), flow)
     _WORKER.update(config=config, size=size, clips=clips, folds=protocol.folds(clips.samples))
 
 
@@ -426,26 +486,13 @@ def run_bench(
     if config.select not in ("last", "oracle"):
         raise RunConfigError(f"--select must be 'last' or 'oracle', not {config.select!r}")
     recipe = resolve_recipe(spec, size, protocol, config.recipe)
-    flow = None
-    if spec.inputs == "flow":
-        flow = config.flow_config()
-        require_method(flow.method)  # before preparing anything: a missing method is an error, not a swap
-    elif config.flow:
-        raise FlowMethodError(
-            f"model {spec.name} does not read optical flow: --flow / --prep flow=... apply to "
-            "flow models (off-apexnet, ststnet, htnet) only"
-        )
-    prepared, clips = load_protocol_data(protocol, recipe, on_prepare)
-    if flow is not None:  # onset→apex flow + strain, cached beside the frames, computed once
-        from mer.protocols.flow import attach_flow
-
-        clips = attach_flow(prepared, clips, flow)
+    flow = check_flow_request(config, spec)
+    source, clips, flow_record = load_run_inputs(protocol, spec, recipe, flow, on_prepare)
     folds = protocol.folds(clips.samples)
     wanted = parse_folds(config.folds, len(folds))
 
     run_dir = Path(runs_dir) / (run_id or config.run_id(size))
     (run_dir / "folds").mkdir(parents=True, exist_ok=True)
-    flow_record = None if flow is None else flow.to_json()
     cfg = {**asdict(config), "size": size, "recipe": asdict(recipe), "flow": flow_record}
     meta_path = run_dir / "run.json"
     if meta_path.exists():
@@ -473,7 +520,7 @@ def run_bench(
             "select": config.select,
             "options": config.options,
             "reconstruction": spec.reconstruction,
-            "prepared": str(prepared.path),
+            "prepared": str(source),
             "n_folds": len(folds),
             "folds_requested": wanted,
             "folds": {},
