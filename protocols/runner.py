@@ -17,7 +17,7 @@ import random
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -86,8 +86,12 @@ class RunConfig:
         """The resolved optical-flow settings (TV-L1 with its defaults unless asked otherwise)."""
         return flow_config(self.flow)
 
-    def run_id(self, size: str) -> str:
-        """Readable and deterministic, so that the same command finds and resumes its run."""
+    def run_id(self, size: str, prep: str | None = None) -> str:
+        """Readable and deterministic, so that the same command finds and resumes its run.
+
+        ``prep``: a hash of the resolved preparation when it differs from the model size's plain one
+        (:func:`mer.protocols.plan.plan_run`).
+        """
         parts = [self.protocol, f"{self.model}-{size}", f"seed{self.seed}"]
         if self.select != "last":
             parts.append(self.select)
@@ -96,6 +100,8 @@ class RunConfig:
             parts.append("opt-" + stable_hash(self.options, 8))
         if self.flow and self.flow_config().tag():
             parts.append(self.flow_config().tag())  # another flow is another input: a run of its own
+        if prep:
+            parts.append("prep-" + prep)
         if self.folds:
             parts.append("folds" + self.folds.replace(",", "_"))
         return "__".join(parts)
@@ -155,12 +161,15 @@ def seed_everything(seed: int) -> None:
         pass
 
 
-def resolve_recipe(spec: ModelSpec, size: str, protocol: Protocol, overrides: dict[str, Any]) -> Recipe:
-    """Preparation recipe: defaults ← protocol extras ← the model's wishes for its size ← the user."""
-    recipe = Recipe()
-    for layer in (protocol.extras.get("recipe", {}), spec.recipe.get(size, {}), overrides):
-        recipe = replace(recipe, **{k: v for k, v in layer.items() if v is not None})
-    return recipe
+def resolve_recipe(
+    spec: ModelSpec, size: str, protocol: Protocol, overrides: dict[str, Any], options: dict | None = None
+) -> Recipe:
+    """Preparation recipe: defaults ← the dataset's release ← protocol extras ← the model's size ← the
+    model's training recipe ← the user (:func:`mer.protocols.plan.plan_run` does the work)."""
+    from mer.protocols.plan import plan_run
+
+    config = RunConfig(spec.name, protocol.name, size=size, recipe=overrides, options=dict(options or {}))
+    return plan_run(config).recipe
 
 
 def ensure_dataset_root(dataset: str) -> Path | None:
@@ -217,16 +226,32 @@ def check_flow_request(config: RunConfig, spec: ModelSpec) -> FlowConfig | None:
     return flow
 
 
+@dataclass
+class RunInputs:
+    """What a run's models read.
+
+    Attributes:
+        source: Where the inputs live (the prepared cache, or the flow-image folder).
+        clips: The protocol's clips (the flow attached for flow models).
+        flow: The record of the flow (method and parameters, or the flow images), None without flow.
+        alignment: How the face crop was made (empty for flow images).
+    """
+
+    source: Path
+    clips: ClipSet
+    flow: dict[str, Any] | None = None
+    alignment: dict[str, Any] = field(default_factory=dict)
+
+
 def load_run_inputs(
     protocol: Protocol,
     spec: ModelSpec,
     recipe: Recipe,
     flow: FlowConfig | None,
     progress: Callable[[int, int], None] | None = None,
-) -> tuple[Path, ClipSet, dict[str, Any] | None]:
-    """What a run's models read: the prepared clips (with the onset → apex flow attached for flow
-    models), or, for a dataset added as flow images, those images. Returns where the inputs live, the
-    clips and the record of the flow (None for models without flow).
+) -> RunInputs:
+    """The prepared clips (with the onset → apex flow attached for flow models), or, for a dataset
+    added as flow images, those images.
 
     Raises:
         FlowMethodError: a flow-image dataset with a model that needs frames, or with flow settings
@@ -247,14 +272,14 @@ def load_run_inputs(
                 f"dataset {protocol.dataset} was added as flow images: their flow is used as it is, "
                 f"so a flow setting ({flow.tag()}) has nothing to change"
             )
-        return images.folder, clips, images.record()
+        return RunInputs(images.folder, clips, images.record())
     prepared, clips = load_protocol_data(protocol, recipe, progress)
     if flow is None:
-        return prepared.path, clips, None
+        return RunInputs(prepared.path, clips, None, prepared.alignment)
     from mer.protocols.flow import attach_flow
 
     # onset→apex flow + strain, cached beside the frames, computed once
-    return prepared.path, attach_flow(prepared, clips, flow), flow.to_json()
+    return RunInputs(prepared.path, attach_flow(prepared, clips, flow), flow.to_json(), prepared.alignment)
 
 
 def _fold_frame(fold: Fold, test: ClipSet, pred: Predictions, classes: tuple[str, ...]) -> pd.DataFrame:
@@ -313,15 +338,25 @@ def compute_metrics(pred: pd.DataFrame, protocol: Protocol, n_folds: int) -> dic
     return m
 
 
+def config_difference(a: dict[str, Any], b: dict[str, Any], keys: tuple[str, ...]) -> str | None:
+    """The first of ``keys`` whose value differs between ``a`` and ``b`` (as JSON), or None.
+
+    The one comparison behind a resume (:func:`_check_same`) and a merge (:func:`merge_runs`).
+    """
+    for key in keys:
+        if json.dumps(a.get(key), sort_keys=True) != json.dumps(b.get(key), sort_keys=True):
+            return key
+    return None
+
+
 def _check_same(existing: dict[str, Any], config: dict[str, Any], run_dir: Path) -> None:
-    for key, value in config.items():
-        if json.dumps(existing.get("config", {}).get(key), sort_keys=True) != json.dumps(
-            value, sort_keys=True
-        ):
-            raise RunConfigError(
-                f"{run_dir} was made with {key}={existing.get('config', {}).get(key)!r}, not {value!r}; "
-                "pass another --run-id or --runs-dir"
-            )
+    old = existing.get("config", {})
+    key = config_difference(old, config, tuple(config))
+    if key is not None:
+        raise RunConfigError(
+            f"{run_dir} was made with {key}={old.get(key)!r}, not {config[key]!r}; "
+            "pass another --run-id or --runs-dir"
+        )
 
 
 def _fit_predict_fold(
@@ -342,11 +377,13 @@ def _fit_predict_fold(
     i = fold.index
     seed_everything(config.seed * 1000 + i)
     options = dict(config.options)
-    if work_dir is not None and spec.family == "deep" and "work_dir" not in options:
-        import inspect
+    import inspect
 
-        if "work_dir" in inspect.signature(spec.build).parameters:
-            options["work_dir"] = str(work_dir)
+    params = inspect.signature(spec.build).parameters
+    if work_dir is not None and spec.family == "deep" and "work_dir" not in options and "work_dir" in params:
+        options["work_dir"] = str(work_dir)
+    if "protocol" in params:  # recipes that follow the dataset's config (official, SPEC A.5b)
+        options["protocol"] = protocol.name
     est = spec.build(num_classes=protocol.num_classes, size=size, seed=config.seed * 1000 + i, **options)
     train, test = clips.subset(fold.train), clips.subset(fold.test)
     est.fit(train, test if config.select == "oracle" else None)
@@ -367,7 +404,7 @@ _WORKER: dict[str, Any] = {}
 
 def _worker_init(config: RunConfig, size: str, recipe: dict[str, Any], slots: Any, threads: int) -> None:
     """A parallel-fold worker: its own GPU share (round-robin over visible GPUs) and its own clips."""
-    from mer.catalog import load_all
+    from mer.registrations import load_all
 
     load_all()
     with slots.get_lock():
@@ -381,7 +418,7 @@ def _worker_init(config: RunConfig, size: str, recipe: dict[str, Any], slots: An
     protocol = PROTOCOLS.get(config.protocol)
     spec = MODELS.get(config.model)
     flow = config.flow_config() if spec.inputs == "flow" else None
-    _, clips, _ = load_run_inputs(protocol, spec, Recipe(**recipe), flow)
+    clips = load_run_inputs(protocol, spec, Recipe(**recipe), flow).clips
     _WORKER.update(config=config, size=size, clips=clips, folds=protocol.folds(clips.samples))
 
 
@@ -476,22 +513,17 @@ def run_bench(
     if parallel_folds > 1 and dinfo.world_size > 1:
         raise RunConfigError("--parallel-folds and torchrun do not combine: use one or the other")
     main = dinfo.is_main
-    protocol = PROTOCOLS.get(config.protocol)
-    spec = MODELS.get(config.model)
-    size = spec.check_size(config.size)
-    if spec.task != protocol.task:
-        raise RunConfigError(
-            f"model {spec.name} does {spec.task} but protocol {protocol.name} is {protocol.task}"
-        )
-    if config.select not in ("last", "oracle"):
-        raise RunConfigError(f"--select must be 'last' or 'oracle', not {config.select!r}")
-    recipe = resolve_recipe(spec, size, protocol, config.recipe)
+    from mer.protocols.plan import plan_run
+
+    plan = plan_run(config, run_id)  # everything but the data resolved, as --dry-run shows it
+    protocol, spec, size, recipe = plan.protocol, MODELS.get(config.model), plan.size, plan.recipe
     flow = check_flow_request(config, spec)
-    source, clips, flow_record = load_run_inputs(protocol, spec, recipe, flow, on_prepare)
+    inputs = load_run_inputs(protocol, spec, recipe, flow, on_prepare)
+    clips, flow_record = inputs.clips, inputs.flow
     folds = protocol.folds(clips.samples)
     wanted = parse_folds(config.folds, len(folds))
 
-    run_dir = Path(runs_dir) / (run_id or config.run_id(size))
+    run_dir = Path(runs_dir) / plan.run_id
     (run_dir / "folds").mkdir(parents=True, exist_ok=True)
     cfg = {**asdict(config), "size": size, "recipe": asdict(recipe), "flow": flow_record}
     meta_path = run_dir / "run.json"
@@ -516,11 +548,13 @@ def run_bench(
             "recipe": asdict(recipe),
             "recipe_name": config.options.get("recipe", "paper"),
             "flow": flow_record,
+            **plan.record(),
+            "alignment": inputs.alignment,
             "seed": config.seed,
             "select": config.select,
             "options": config.options,
             "reconstruction": spec.reconstruction,
-            "prepared": str(source),
+            "prepared": str(inputs.source),
             "n_folds": len(folds),
             "folds_requested": wanted,
             "folds": {},
@@ -620,12 +654,15 @@ def merge_runs(run_dirs: list[Path], out_dir: Path) -> RunResult:
         if not p.exists():
             raise MissingInputError(f"not a run directory (no run.json): {d}")
         metas.append(json.loads(p.read_text()))
-    keys = ("model", "size", "protocol", "protocol_version", "seed", "select", "recipe", "options", "flow")
+    keys = (
+        "model", "size", "protocol", "protocol_version", "seed", "select", "recipe", "options", "training",
+        "flow",
+    )  # fmt: skip
     first = metas[0]
     for d, m in zip(run_dirs[1:], metas[1:], strict=True):
-        for k in keys:
-            if json.dumps(m.get(k), sort_keys=True) != json.dumps(first.get(k), sort_keys=True):
-                raise RunConfigError(f"cannot merge {d}: {k} is {m.get(k)!r}, not {first.get(k)!r}")
+        k = config_difference(m, first, keys)
+        if k is not None:
+            raise RunConfigError(f"cannot merge {d}: {k} is {m.get(k)!r}, not {first.get(k)!r}")
     out_dir = Path(out_dir)
     (out_dir / "folds").mkdir(parents=True, exist_ok=True)
     owner: dict[str, Path] = {}

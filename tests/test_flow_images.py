@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from mer.catalog import load_all
 from mer.cli import app
 from mer.protocols.flow_images import (
     FlowImageError,
@@ -21,6 +20,7 @@ from mer.protocols.flow_images import (
     registered_spec,
 )
 from mer.protocols.protocol import PROTOCOLS
+from mer.registrations import load_all
 
 load_all()
 

@@ -9,10 +9,10 @@ import pytest
 from _synth import small_synth
 from typer.testing import CliRunner
 
-from mer.catalog import load_all
 from mer.protocols.config import mer_home
 from mer.protocols.flow import FlowUnavailableError
 from mer.protocols.runner import RunConfig, RunConfigError, merge_runs, run_bench
+from mer.registrations import load_all
 
 load_all()
 

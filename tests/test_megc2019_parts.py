@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from mer.catalog import load_all
 from mer.protocols.protocol import PROTOCOLS
 from mer.protocols.runner import compute_metrics
+from mer.registrations import load_all
 
 load_all()
 

@@ -62,6 +62,11 @@ class CatalogueEntry:
         published: False for an entry that is announced but not public yet.
         open_clip_model: open_clip architecture (``open_clip`` kind); ``open_clip_pretrained`` its tag.
         init: What ``--init NAME`` passes to the builder (``clip`` for the CLIP entry).
+        filename: The one file of ``repo_id`` (``checkpoint`` kind: third-party weights mer converts,
+            :mod:`mer.zoo.checkpoints`).
+        bytes: Its size, checked after download.
+        size: The mer model size the weights fit (``base``).
+        converter: The converter of :mod:`mer.zoo.convert` that maps them (``uniformerv2``).
     """
 
     name: str
@@ -76,6 +81,10 @@ class CatalogueEntry:
     open_clip_model: str | None = None
     open_clip_pretrained: str | None = None
     init: str | None = None
+    filename: str | None = None
+    bytes: int | None = None
+    size: str | None = None
+    converter: str | None = None
 
 
 def load_catalogue(path: Path | None = None) -> list[CatalogueEntry]:
@@ -126,7 +135,7 @@ class Ref:
     """A parsed model reference.
 
     Attributes:
-        kind: ``hf-hub``, ``local-dir``, ``run`` or ``open_clip``.
+        kind: ``hf-hub``, ``local-dir``, ``run``, ``open_clip`` or ``checkpoint`` (a catalogue file).
         target: Repository id, folder, run id / path, or open_clip ``model:pretrained``.
         revision: Hub revision (``hf-hub`` only).
         name: What the user typed (used in messages and in the ``mer zoo pull`` hint).
@@ -164,7 +173,8 @@ def parse_ref(text: str) -> Ref:
             )
         if not entry.repo_id:
             raise HubError(f"{name} is in the catalogue but not published yet")
-        return Ref("hf-hub", entry.repo_id, rev or entry.revision, text, entry)
+        kind = "checkpoint" if entry.kind == "checkpoint" else "hf-hub"
+        return Ref(kind, entry.repo_id, rev or entry.revision, text, entry)
     if Path(text).expanduser().is_dir():
         return Ref("local-dir", str(Path(text).expanduser()), None, text)
     if text.count("/") == 1 and not text.startswith((".", "/", "~")):
@@ -264,6 +274,8 @@ class PullResult:
     commit: str | None
     offline: bool
     config: ArtifactConfig | None = None
+    sha256: str | None = None
+    conversion: Any = None  # mer.zoo.convert.ConversionReport of a ``checkpoint`` entry
 
 
 def _pull_open_clip(ref: Ref) -> PullResult:
@@ -296,7 +308,12 @@ def _forget_cached(ref: Ref) -> None:
         folder = _snapshot(ref, local_only=True)
     except (NotCachedError, HubError):
         return
-    for name in ARTIFACT_FILES:
+    unlink_cached(folder, ARTIFACT_FILES)
+
+
+def unlink_cached(folder: Path, names) -> None:
+    """Delete ``names`` of a cached snapshot folder: each link and the blob it points to."""
+    for name in names:
         link = folder / name
         if link.is_symlink():
             blob = link.resolve()
@@ -326,6 +343,14 @@ def pull(name: str, revision: str | None = None, force_download: bool = False) -
         ref = Ref(ref.kind, ref.target, revision, ref.name, ref.entry)
     if ref.kind == "open_clip":
         return _pull_open_clip(ref)
+    if ref.kind == "checkpoint":
+        from mer.zoo.checkpoints import pull_checkpoint
+
+        got = pull_checkpoint(ref, offline(), force_download)
+        commit = got.path.parent.name  # snapshots/<commit>/<file>
+        return PullResult(
+            ref.name, ref.target, got.path, ref.revision, commit, offline(), None, got.sha256, got.conversion
+        )
     if ref.kind != "hf-hub":
         raise OptionValueError(
             f"{name}: only Hub models are pulled (local folders and runs are already here)"
@@ -493,6 +518,13 @@ def describe(name: str, runs_dir: Path = Path("runs")) -> dict[str, Any]:
         out.update(cached=cached is not None, path=cached)
         if cached is None:
             out["fetch_with"] = pull_command(ref)
+    elif ref.kind == "checkpoint":
+        from mer.zoo.checkpoints import cached_checkpoint
+
+        try:
+            out.update(cached=True, path=str(cached_checkpoint(ref)))
+        except NotCachedError:
+            out.update(cached=False, fetch_with=pull_command(ref))
     else:
         try:
             folder, _, _ = resolve_local(ref)

@@ -19,7 +19,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mer.baselines.flow_common import FlowEstimator
 from mer.baselines.microau_clip.emotions import class_prototypes, rule_scores, softmax_rows
 from mer.baselines.microau_clip.losses import (
     cooccurrence_target,
@@ -39,6 +38,7 @@ from mer.protocols.clipset import ClipSet
 from mer.protocols.sample import AU
 from mer.zoo.api import ModelSpec, Predictions, refuse_unknown_options, register_model
 from mer.zoo.deep import DeepEstimator
+from mer.zoo.threads import ThreadLimitedEstimator
 from mer.zoo.train import TrainConfig
 
 # Three key frames (onset, apex, offset: SPEC A.1's key-frame rule keeps all three); the apex is at
@@ -175,12 +175,13 @@ def combination_text(sample_aus: set[int], vocabulary: tuple[int, ...], dataset:
     return describe_aus([AU(a) for a in sorted(sample_aus & set(vocabulary))], join=join_style(dataset))
 
 
-class MultiLabelEstimator(FlowEstimator):
+class MultiLabelEstimator(ThreadLimitedEstimator):
     """:class:`DeepEstimator` for multi-label AU detection: a sigmoid per AU, present at p ≥ 0.5;
     ``--select oracle`` keeps the epoch with the best mean F1 on ``val``.
 
-    It takes :class:`FlowEstimator`'s CPU thread control: the tiny networks are overhead-bound, and on
-    a busy CPU intra-op threads spin-wait (a 3-fold tiny run took 7 min with 2 threads under load).
+    It takes :class:`ThreadLimitedEstimator`'s CPU thread control: the tiny networks are
+    overhead-bound, and on a busy CPU intra-op threads spin-wait (a 3-fold tiny run took 7 min with
+    2 threads under load).
     """
 
     def validation_score(self, val: ClipSet) -> float:
