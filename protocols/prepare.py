@@ -187,6 +187,8 @@ def _prepare_one(
             break
     if used is not None and used != recipe.align:
         extras["aligner"] = used  # the crop came from a fallback aligner: said in the report
+    if used is not None and used != "none":
+        extras["face_box"] = [int(v) for v in box]  # (x0, y0, x1, y1) on the full frame, for checking
     if box is None:
         if recipe.on_align_failure == "error":
             raise FrameError(f"no face found on the onset frame of {sample.sample_id} ({frames[numbers[0]]})")

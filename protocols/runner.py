@@ -31,15 +31,27 @@ from mer.protocols.io import atomic_write_json, atomic_write_text, stable_hash
 from mer.protocols.metrics import emotion_metrics, per_fold_summary, per_part_metrics
 from mer.protocols.prepare import PreparedSet, Recipe, prepare
 from mer.protocols.protocol import PROTOCOLS, Fold, Protocol, parse_folds
+from mer.registry import Registry
 from mer.zoo import distributed
 from mer.zoo.api import MODELS, ModelSpec, Predictions
 
-# Task → function(run_dir predictions DataFrame, protocol) → metrics dict. Tasks other than
-# single-label emotion recognition (AU detection) add themselves here.
-TASK_METRICS: dict[str, Callable[[pd.DataFrame, Protocol], dict[str, Any]]] = {}
-# Task → function(fold, test clips, predictions, class names) → that fold's predictions table, for tasks
-# whose predictions are not one class per clip (AU detection writes y_true_AU12, y_pred_AU12, p_AU12...).
-TASK_FRAMES: dict[str, Callable[[Fold, ClipSet, Predictions, tuple[str, ...]], pd.DataFrame]] = {}
+
+@dataclass(frozen=True)
+class TaskHooks:
+    """How the runner scores and tabulates one task's predictions.
+
+    Attributes:
+        metrics: (run's predictions DataFrame, protocol) → metrics dict.
+        fold_frame: (fold, test clips, predictions, class names) → that fold's predictions table
+            (single-label emotion writes y_true / y_pred / p_<class>; AU detection y_true_AU12, ...).
+    """
+
+    metrics: Callable[[pd.DataFrame, Protocol], dict[str, Any]]
+    fold_frame: Callable[[Fold, ClipSet, Predictions, tuple[str, ...]], pd.DataFrame]
+
+
+# Task name → its hooks; "emotion" is registered below, other tasks (AU detection) register themselves.
+TASKS: Registry[TaskHooks] = Registry("task")
 
 
 class RunConfigError(UsageError, ValueError):
@@ -322,17 +334,22 @@ def _save_weights(est: Any, path: Path) -> None:
     tmp.replace(path)
 
 
+def _emotion_metrics(pred: pd.DataFrame, protocol: Protocol) -> dict[str, Any]:
+    yt, yp, folds = (pred[c].to_numpy() for c in ("y_true", "y_pred", "fold"))
+    m = emotion_metrics(yt, yp, protocol.classes)
+    m["per_fold"] = per_fold_summary(yt, yp, folds, protocol.classes)
+    if protocol.part_of is not None:  # a composite set: each source dataset's figures as well
+        parts = np.asarray([protocol.part_of(str(s)) for s in pred["subject"]])
+        m["per_dataset"] = per_part_metrics(yt, yp, parts, protocol.classes, protocol.parts)
+    return m
+
+
+TASKS.register("emotion", TaskHooks(metrics=_emotion_metrics, fold_frame=_fold_frame))
+
+
 def compute_metrics(pred: pd.DataFrame, protocol: Protocol, n_folds: int) -> dict[str, Any]:
     """Metrics over the concatenated predictions, plus per-fold mean ± std."""
-    if protocol.task in TASK_METRICS:
-        m = TASK_METRICS[protocol.task](pred, protocol)
-    else:
-        yt, yp, folds = (pred[c].to_numpy() for c in ("y_true", "y_pred", "fold"))
-        m = emotion_metrics(yt, yp, protocol.classes)
-        m["per_fold"] = per_fold_summary(yt, yp, folds, protocol.classes)
-        if protocol.part_of is not None:  # a composite set: each source dataset's figures as well
-            parts = np.asarray([protocol.part_of(str(s)) for s in pred["subject"]])
-            m["per_dataset"] = per_part_metrics(yt, yp, parts, protocol.classes, protocol.parts)
+    m = TASKS.get(protocol.task).metrics(pred, protocol)
     m["folds_done"] = int(pred["fold"].nunique())
     m["n_folds"] = n_folds
     return m
@@ -388,7 +405,7 @@ def _fit_predict_fold(
     train, test = clips.subset(fold.train), clips.subset(fold.test)
     est.fit(train, test if config.select == "oracle" else None)
     pred = est.predict(test)
-    frame = TASK_FRAMES.get(protocol.task, _fold_frame)(fold, test, pred, protocol.classes)
+    frame = TASKS.get(protocol.task).fold_frame(fold, test, pred, protocol.classes)
     if weights is not None and distributed.is_main():
         weights.parent.mkdir(exist_ok=True)
         _save_weights(est, weights)
