@@ -133,6 +133,7 @@ class RunPlan:
         model_plan: The model's resolved training recipe and init.
         run_id: The run folder name the same command finds and resumes.
         notes: What differs from what was asked (printed and recorded).
+        flow: Flow models' optical flow (method and parameters, or the flow images), else None.
     """
 
     model: str
@@ -149,6 +150,7 @@ class RunPlan:
     seed: int = 0
     folds: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    flow: dict[str, Any] | None = None
 
     def record(self) -> dict[str, Any]:
         """What run.json keeps of the plan (everything that shapes the number, beside the recipe)."""
@@ -192,6 +194,7 @@ class RunPlan:
             "seed": self.seed,
             "folds": self.folds,
             "notes": self.notes,
+            "flow": self.flow,
         }
 
 
@@ -253,7 +256,20 @@ def plan_run(config: Any, run_id: str | None = None) -> RunPlan:
         seed=config.seed,
         folds=config.folds,
         options=options,
+        flow=_flow_plan(spec, protocol, config),
     )
+
+
+def _flow_plan(spec: ModelSpec, protocol: Protocol, config: Any) -> dict[str, Any] | None:
+    """The optical flow a flow model will read: the registered flow images, or the method to compute."""
+    if spec.inputs != "flow":
+        return None
+    from mer.protocols.flow_images import LAYOUT, registered_spec
+
+    images = registered_spec(protocol.dataset)
+    if images is not None:
+        return {"method": LAYOUT, "folder": images[0]["root"], **images[1].to_json()}
+    return config.flow_config().to_json()
 
 
 def format_plan(plan: dict[str, Any]) -> str:
@@ -274,6 +290,8 @@ def format_plan(plan: dict[str, Any]) -> str:
     lines.append("training")
     for key, value in plan["training"].items():
         lines.append(f"  {key:<17} {json_text(value)}")
+    if plan.get("flow"):
+        lines.append(f"flow         {json_text(plan['flow'])}")
     init = plan.get("init")
     if init:
         lines.append(f"init         {init['init']}")

@@ -60,3 +60,19 @@ def test_flow_option_on_a_model_without_flow_is_refused(tmp_path):
     assert result.exit_code == 2, result.output
     assert "does not read optical flow" in result.output
     assert not (tmp_path / "runs").exists()
+
+
+def test_dry_run_shows_the_flow():
+    from mer.cli import app
+
+    def plan(*extra):
+        args = ["bench", "run", "--model", "ststnet", "--protocol", "loso-synth-3", "--dry-run", "--json"]
+        result = CliRunner().invoke(app, [*args, *extra])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)
+
+    default, asked = plan(), plan("--prep", "flow=farneback", "--prep", "flow.winsize=21")
+    assert default["flow"]["method"] == "tvl1" and default["flow"]["params"]["tau"] == 0.25
+    assert asked["flow"]["method"] == "farneback" and asked["flow"]["params"]["winsize"] == 21
+    assert asked["preparation"] == default["preparation"]  # flow keys are not frame preparation
+    assert asked["run_id"].endswith("__flow-farneback-" + asked["run_id"].rsplit("-", 1)[1])
