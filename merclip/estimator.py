@@ -282,15 +282,23 @@ def plan_estimator(
     if variant.align:
         desc["text"] = options.get("text", "clip") if size == "base" else "tiny (random, CPU)"
         if options.get("viclip_path"):
-            desc["viclip_path"] = options["viclip_path"]
+            from mer.protocols.io import file_sha256
+
+            viclip = Path(options["viclip_path"])
+            desc["viclip_path"] = str(viclip)
+            desc["viclip_sha256"] = file_sha256(viclip) if viclip.is_file() else None
     else:
         desc["text"] = None
-    from mer.zoo.init import describe_init
+    from mer.zoo.init import describe_checkpoint, describe_init
 
+    init_record = describe_init(init, "clip" if size == "base" else "random")
+    checkpoint = describe_checkpoint(init, size)  # a raw release: its source and the conversion's notes
+    if checkpoint is not None:
+        init_record["checkpoint"] = checkpoint
     return ModelPlan(
         preparation=dict(training.preparation),
         training=desc,
-        init=describe_init(init, "clip" if size == "base" else "random"),
+        init=init_record,
         notes=list(training.notes),
     )
 

@@ -28,6 +28,7 @@ from mer.protocols.protocol import PROTOCOLS, Protocol
 from mer.protocols.release import Release, recorded_release
 from mer.protocols.sampling import SAMPLERS
 from mer.zoo.api import MODELS, ModelPlan, ModelSpec
+from mer.zoo.options import check_options
 
 # ``--image-size`` is the Recipe's ``size``; the other flags carry the field's own name.
 PREP_ALIASES = {"image_size": "size", "image-size": "size", "resize-short": "resize_short"}
@@ -208,6 +209,7 @@ def plan_run(config: Any, run_id: str | None = None) -> RunPlan:
     protocol = PROTOCOLS.get(config.protocol)
     spec = MODELS.get(config.model)
     size = spec.check_size(config.size)
+    check_options(spec, config.options)  # type and range of every -o value, before anything is written
     if spec.task != protocol.task:
         raise OptionValueError(
             f"model {spec.name} does {spec.task} but protocol {protocol.name} is {protocol.task}"

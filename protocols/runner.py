@@ -497,6 +497,21 @@ def collect_folds(jobs: list[Future], record: Callable[..., None]) -> None:
         raise error
 
 
+def check_run_id(run_id: str) -> None:
+    """Refuse a run id that is not one plain folder name (``../x``, ``a/b``, ``/abs``, ``.``): a run
+    folder always lies directly in the runs folder.
+
+    Raises:
+        OptionValueError: ``run_id`` would leave the runs folder or is empty.
+    """
+    text = str(run_id)
+    if not text.strip() or text in (".", "..") or any(c in text for c in ("/", "\\", "\0")):
+        raise OptionValueError(
+            f"--run-id {run_id!r}: a run id is one folder name inside the runs folder "
+            "(no '/', '\\', '..'); use --runs-dir to choose where runs go"
+        )
+
+
 def run_bench(
     config: RunConfig,
     runs_dir: Path = Path("runs"),
@@ -530,6 +545,8 @@ def run_bench(
     if parallel_folds > 1 and dinfo.world_size > 1:
         raise RunConfigError("--parallel-folds and torchrun do not combine: use one or the other")
     main = dinfo.is_main
+    if run_id is not None:
+        check_run_id(run_id)
     from mer.protocols.plan import plan_run
 
     plan = plan_run(config, run_id)  # everything but the data resolved, as --dry-run shows it
@@ -662,6 +679,7 @@ def merge_runs(run_dirs: list[Path], out_dir: Path) -> RunResult:
     Raises:
         RunConfigError: the runs differ in model, size, protocol, seed, selection, recipe, options or
             optical flow (method and parameters), or two of them hold the same fold.
+        OptionValueError: ``out_dir`` exists and is not empty (nothing is overwritten).
     """
     if not run_dirs:
         raise OptionValueError("merge needs at least one run directory")
@@ -681,14 +699,19 @@ def merge_runs(run_dirs: list[Path], out_dir: Path) -> RunResult:
         if k is not None:
             raise RunConfigError(f"cannot merge {d}: {k} is {m.get(k)!r}, not {first.get(k)!r}")
     out_dir = Path(out_dir)
-    (out_dir / "folds").mkdir(parents=True, exist_ok=True)
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        # a finished run there would lose its run.json, predictions and metrics
+        raise OptionValueError(f"merge --out {out_dir}: it exists and is not empty; choose a new folder")
     owner: dict[str, Path] = {}
-    folds_meta: dict[str, Any] = {}
-    for d, m in zip(run_dirs, metas, strict=True):
+    for d in run_dirs:  # every check before the first byte is written
         for f in sorted((Path(d) / "folds").glob("fold_*.csv")):
             if f.name in owner:
                 raise RunConfigError(f"fold {f.stem} is in both {owner[f.name]} and {d}")
             owner[f.name] = Path(d)
+    (out_dir / "folds").mkdir(parents=True, exist_ok=True)
+    folds_meta: dict[str, Any] = {}
+    for d, m in zip(run_dirs, metas, strict=True):
+        for f in sorted((Path(d) / "folds").glob("fold_*.csv")):
             atomic_write_text(out_dir / "folds" / f.name, f.read_text())
         folds_meta.update(m.get("folds", {}))
         for w in (

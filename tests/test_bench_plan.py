@@ -187,3 +187,10 @@ def test_preparation_is_in_run_json_the_run_id_and_merge_refuses_other_recipes(t
     assert meta["release"]["kind"] == "as-is" and "alignment" in meta and meta["selection"].startswith("last")
     with pytest.raises(RunConfigError, match="recipe"):
         merge_runs([d1, d2], tmp_path / "merged")
+    shown = CliRunner().invoke(app, ["leaderboard", "show", "--runs", str(runs), "--details"])
+    assert shown.exit_code == 0, shown.output
+    block = shown.output.split(d1.name)[-1]
+    prep_line = next(line for line in block.splitlines() if line.strip().startswith("preparation"))
+    assert f"frames={meta['recipe']['frames']}" in prep_line and "size=32" in prep_line
+    assert "release      as-is" in block
+    assert "selection    last epoch" in block
