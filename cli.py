@@ -674,7 +674,9 @@ def zoo_push(
     private: Annotated[bool, typer.Option(help="Create the repository private.")] = False,
     fold: Annotated[int | None, typer.Option(help="Which fold's model (default: the last saved).")] = None,
     runs_dir: Annotated[Path, typer.Option(help="Where run directories are.")] = Path("runs"),
-    revision: Annotated[str | None, typer.Option(help="Branch to commit to (default main).")] = None,
+    revision: Annotated[
+        str | None, typer.Option(help="Branch to commit to (default main; created from main when missing).")
+    ] = None,
 ) -> None:
     """Upload a run's artifact (config.json, model.safetensors, README.md) in one commit."""
     from mer.zoo.artifact import run_path
