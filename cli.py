@@ -327,7 +327,9 @@ def data_prepare(
         int | None, typer.Option(help="Short side before the crop (default: size).")
     ] = None,
     sampler: Annotated[str, typer.Option(help="keyframe | uniform")] = "keyframe",
-    align: Annotated[str, typer.Option(help="none | detect | landmarks")] = "none",
+    align: Annotated[
+        str | None, typer.Option(help="none | detect | landmarks (default: the release's, see data add)")
+    ] = None,
     on_align_failure: Annotated[str, typer.Option(help="full-frame | error")] = "full-frame",
     workers: Annotated[int, typer.Option(help="Threads.")] = 2,
 ) -> None:
@@ -336,8 +338,17 @@ def data_prepare(
     from mer.protocols.prepare import Recipe, prepare
     from mer.protocols.runner import ensure_dataset_root
 
+    given = root is not None
     if root is None:
         root = ensure_dataset_root(name)
+    if align is None:  # raw frames get a face crop, cropped faces none (mer.protocols.release)
+        from mer.protocols.release import detect_release, recorded_release
+
+        release = detect_release(name, root) if given else recorded_release(name)[0]
+        align = release.preparation().get("align", "none")
+        console.print(
+            f"{name}: {release.kind} release ({release.evidence}): --align {align}", highlight=False
+        )
     recipe = Recipe(
         frames=frames,
         size=size,
