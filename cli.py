@@ -618,6 +618,25 @@ def leaderboard_build(
         raise typer.Exit(1)
 
 
+@leaderboard_app.command("push")
+@friendly_errors
+def leaderboard_push(
+    space: Annotated[str, typer.Option("--space", help="The Hugging Face Space to publish to (org/name).")],
+    site: Annotated[Path, typer.Option(help="The site folder (mer leaderboard build --format html).")] = Path(
+        "site"
+    ),
+    private: Annotated[bool, typer.Option(help="Create the Space private.")] = False,
+    message: Annotated[str | None, typer.Option(help="Commit message.")] = None,
+) -> None:
+    """Publish the built site as a static Hugging Face Space (sdk: static)."""
+    from mer.leaderboard.space import push_space
+
+    result = push_space(site, space, private=private, message=message)
+    console.print(
+        f"pushed {result.files} files to {result.url} (commit {result.commit[:12]})", highlight=False
+    )
+
+
 # -------------------------------------------------------------------------------------------- zoo
 
 
@@ -697,7 +716,9 @@ def zoo_push(
     private: Annotated[bool, typer.Option(help="Create the repository private.")] = False,
     fold: Annotated[int | None, typer.Option(help="Which fold's model (default: the last saved).")] = None,
     runs_dir: Annotated[Path, typer.Option(help="Where run directories are.")] = Path("runs"),
-    revision: Annotated[str | None, typer.Option(help="Branch to commit to (default main).")] = None,
+    revision: Annotated[
+        str | None, typer.Option(help="Branch to commit to (default main; created from main when missing).")
+    ] = None,
 ) -> None:
     """Upload a run's artifact (config.json, model.safetensors, README.md) in one commit."""
     from mer.zoo.artifact import run_path
@@ -867,9 +888,12 @@ def demo(
     out: Annotated[Path, typer.Option(help="Leaderboard file to regenerate.")] = Path(
         "leaderboard/LEADERBOARD.md"
     ),
+    site: Annotated[
+        Path, typer.Option(help="Where the leaderboard web site of the demo's runs goes.")
+    ] = Path("runs/demo-site"),
 ) -> None:
     """SynthME → prepare → chance, majority, lbptop-svm, ststnet and merclip (tiny) on loso-synth-3 →
-    leaderboard."""
+    leaderboard (markdown, and a static web site to open in a browser)."""
     _load()
     from mer.demo import run_demo
     from mer.leaderboard.build import build_leaderboard, describe
@@ -883,6 +907,8 @@ def demo(
         )
     typer.echo(format_rows(collect_rows(runs_dir)))
     for line in describe(build_leaderboard(runs_dir, out)):
+        console.print(line, highlight=False, markup=False)
+    for line in describe(build_leaderboard(runs_dir, site, fmt="html")):
         console.print(line, highlight=False, markup=False)
 
 
