@@ -26,8 +26,9 @@ import pandas as pd
 
 from mer.errors import MissingInputError, NonFiniteError, OptionValueError, UsageError
 from mer.protocols.clipset import ClipSet
+from mer.protocols.flow import FlowConfig, FlowMethodError, flow_config, is_flow_setting, require_method
 from mer.protocols.io import atomic_write_json, atomic_write_text, stable_hash
-from mer.protocols.metrics import emotion_metrics, per_fold_summary
+from mer.protocols.metrics import emotion_metrics, per_fold_summary, per_part_metrics
 from mer.protocols.prepare import PreparedSet, Recipe, prepare
 from mer.protocols.protocol import PROTOCOLS, Fold, Protocol, parse_folds
 from mer.registry import Registry
@@ -72,6 +73,9 @@ class RunConfig:
         recipe: Preparation overrides (frames, size, sampler, align...).
         options: Model options passed to its builder.
         save_weights: "none", "last" (the last fold's model) or "all".
+        flow: Optical-flow settings of flow models (``{"flow": "farneback"}``, parameters by name; see
+            :func:`mer.protocols.flow.flow_config`); empty = TV-L1 with its defaults. Keys ``flow`` and
+            ``flow.*`` given among the preparation overrides (``--prep flow=farneback``) move here.
     """
 
     model: str
@@ -83,6 +87,17 @@ class RunConfig:
     recipe: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     save_weights: str = "none"
+    flow: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        moved = {k: v for k, v in self.recipe.items() if is_flow_setting(k)}
+        if moved:
+            self.recipe = {k: v for k, v in self.recipe.items() if k not in moved}
+            self.flow = {**moved, **self.flow}
+
+    def flow_config(self) -> FlowConfig:
+        """The resolved optical-flow settings (TV-L1 with its defaults unless asked otherwise)."""
+        return flow_config(self.flow)
 
     def run_id(self, size: str, prep: str | None = None) -> str:
         """Readable and deterministic, so that the same command finds and resumes its run.
@@ -96,6 +111,8 @@ class RunConfig:
         if self.options:
             # Options (--init, recipe switches) change the numbers: their hash keeps runs apart.
             parts.append("opt-" + stable_hash(self.options, 8))
+        if self.flow and self.flow_config().tag():
+            parts.append(self.flow_config().tag())  # another flow is another input: a run of its own
         if prep:
             parts.append("prep-" + prep)
         if self.folds:
@@ -200,6 +217,84 @@ def load_protocol_data(
     return prepared, prepared.clipset(protocol)
 
 
+def check_flow_request(config: RunConfig, spec: ModelSpec) -> FlowConfig | None:
+    """The flow a run of ``spec`` computes (None for a model without flow input), checked before any work.
+
+    Raises:
+        FlowMethodError: flow settings given to a model that reads no flow.
+        FlowUnavailableError: the method cannot run here (TV-L1 without OpenCV's contrib module).
+    """
+    if spec.inputs != "flow":
+        if config.flow:
+            raise FlowMethodError(
+                f"model {spec.name} does not read optical flow: --flow / --prep flow=... apply to "
+                "flow models (off-apexnet, ststnet, htnet) only"
+            )
+        return None
+    from mer.protocols.flow_images import registered_spec
+
+    flow = config.flow_config()
+    if registered_spec(PROTOCOLS.get(config.protocol).dataset) is None:
+        require_method(flow.method)  # a missing method is an error, never a swap
+    return flow
+
+
+@dataclass
+class RunInputs:
+    """What a run's models read.
+
+    Attributes:
+        source: Where the inputs live (the prepared cache, or the flow-image folder).
+        clips: The protocol's clips (the flow attached for flow models).
+        flow: The record of the flow (method and parameters, or the flow images), None without flow.
+        alignment: How the face crop was made (empty for flow images).
+    """
+
+    source: Path
+    clips: ClipSet
+    flow: dict[str, Any] | None = None
+    alignment: dict[str, Any] = field(default_factory=dict)
+
+
+def load_run_inputs(
+    protocol: Protocol,
+    spec: ModelSpec,
+    recipe: Recipe,
+    flow: FlowConfig | None,
+    progress: Callable[[int, int], None] | None = None,
+) -> RunInputs:
+    """The prepared clips (with the onset → apex flow attached for flow models), or, for a dataset
+    added as flow images, those images.
+
+    Raises:
+        FlowMethodError: a flow-image dataset with a model that needs frames, or with flow settings
+            (the images are the flow).
+    """
+    from mer.protocols.flow_images import flow_image_clips
+
+    loaded = flow_image_clips(protocol, progress)
+    if loaded is not None:
+        images, clips = loaded
+        if flow is None:
+            raise FlowMethodError(
+                f"dataset {protocol.dataset} was added as flow images ({images.folder}): model {spec.name} "
+                "needs frames; only the flow models (off-apexnet, ststnet, htnet) run on it"
+            )
+        if flow != flow_config({}):
+            raise FlowMethodError(
+                f"dataset {protocol.dataset} was added as flow images: their flow is used as it is, "
+                f"so a flow setting ({flow.tag()}) has nothing to change"
+            )
+        return RunInputs(images.folder, clips, images.record())
+    prepared, clips = load_protocol_data(protocol, recipe, progress)
+    if flow is None:
+        return RunInputs(prepared.path, clips, None, prepared.alignment)
+    from mer.protocols.flow import attach_flow
+
+    # onset→apex flow + strain, cached beside the frames, computed once
+    return RunInputs(prepared.path, attach_flow(prepared, clips, flow), flow.to_json(), prepared.alignment)
+
+
 def _fold_frame(fold: Fold, test: ClipSet, pred: Predictions, classes: tuple[str, ...]) -> pd.DataFrame:
     probs = np.asarray(pred.probs, dtype=np.float64)
     labels = np.asarray(pred.labels)
@@ -244,6 +339,9 @@ def _emotion_metrics(pred: pd.DataFrame, protocol: Protocol) -> dict[str, Any]:
     yt, yp, folds = (pred[c].to_numpy() for c in ("y_true", "y_pred", "fold"))
     m = emotion_metrics(yt, yp, protocol.classes)
     m["per_fold"] = per_fold_summary(yt, yp, folds, protocol.classes)
+    if protocol.part_of is not None:  # a composite set: each source dataset's figures as well
+        parts = np.asarray([protocol.part_of(str(s)) for s in pred["subject"]])
+        m["per_dataset"] = per_part_metrics(yt, yp, parts, protocol.classes, protocol.parts)
     return m
 
 
@@ -339,11 +437,9 @@ def _worker_init(config: RunConfig, size: str, recipe: dict[str, Any], slots: An
     if torch.cuda.is_available():
         torch.cuda.set_device(slot % torch.cuda.device_count())
     protocol = PROTOCOLS.get(config.protocol)
-    prepared, clips = load_protocol_data(protocol, Recipe(**recipe))
-    if MODELS.get(config.model).inputs == "flow":
-        from mer.protocols.flow import attach_flow
-
-        clips = attach_flow(prepared, clips)
+    spec = MODELS.get(config.model)
+    flow = config.flow_config() if spec.inputs == "flow" else None
+    clips = load_run_inputs(protocol, spec, Recipe(**recipe), flow).clips
     _WORKER.update(config=config, size=size, clips=clips, folds=protocol.folds(clips.samples))
 
 
@@ -479,23 +575,21 @@ def open_run(
 
     plan = plan_run(config, run_id)  # everything but the data resolved, as --dry-run shows it
     protocol, spec, size, recipe = plan.protocol, MODELS.get(config.model), plan.size, plan.recipe
-    prepared, clips = load_protocol_data(protocol, recipe, on_prepare)
-    if spec.inputs == "flow":  # onset→apex flow + strain, cached beside the frames, computed once
-        from mer.protocols.flow import attach_flow
-
-        clips = attach_flow(prepared, clips)
+    flow = check_flow_request(config, spec)
+    inputs = load_run_inputs(protocol, spec, recipe, flow, on_prepare)
+    clips, flow_record = inputs.clips, inputs.flow
     folds = protocol.folds(clips.samples)
     wanted = parse_folds(config.folds, len(folds))
 
     run_dir = Path(runs_dir) / plan.run_id
     (run_dir / "folds").mkdir(parents=True, exist_ok=True)
-    cfg = {**asdict(config), "size": size, "recipe": asdict(recipe)}
+    cfg = {**asdict(config), "size": size, "recipe": asdict(recipe), "flow": flow_record}
     meta_path = run_dir / "run.json"
     if meta_path.exists():
         meta = json.loads(meta_path.read_text())
         _check_same(
             meta,
-            {k: cfg[k] for k in ("model", "size", "protocol", "seed", "select", "recipe", "options")},
+            {k: cfg[k] for k in ("model", "size", "protocol", "seed", "select", "recipe", "options", "flow")},
             run_dir,
         )
     else:
@@ -511,13 +605,14 @@ def open_run(
             "classes": list(protocol.classes),
             "recipe": asdict(recipe),
             "recipe_name": config.options.get("recipe", "paper"),
+            "flow": flow_record,
             **plan.record(),
-            "alignment": prepared.alignment,
+            "alignment": inputs.alignment,
             "seed": config.seed,
             "select": config.select,
             "options": config.options,
             "reconstruction": spec.reconstruction,
-            "prepared": str(prepared.path),
+            "prepared": str(inputs.source),
             "n_folds": len(folds),
             "folds_requested": wanted,
             "folds": {},
@@ -685,8 +780,8 @@ def merge_runs(run_dirs: list[Path], out_dir: Path) -> RunResult:
     """Join runs made with disjoint ``--folds`` (e.g. on several machines) into one run.
 
     Raises:
-        RunConfigError: the runs differ in model, size, protocol, seed, selection, recipe or options,
-            or two of them hold the same fold.
+        RunConfigError: the runs differ in model, size, protocol, seed, selection, recipe, options or
+            optical flow (method and parameters), or two of them hold the same fold.
         OptionValueError: ``out_dir`` exists and is not empty (nothing is overwritten).
     """
     if not run_dirs:
@@ -698,7 +793,8 @@ def merge_runs(run_dirs: list[Path], out_dir: Path) -> RunResult:
             raise MissingInputError(f"not a run directory (no run.json): {d}")
         metas.append(json.loads(p.read_text()))
     keys = (
-        "model", "size", "protocol", "protocol_version", "seed", "select", "recipe", "options", "training"
+        "model", "size", "protocol", "protocol_version", "seed", "select", "recipe", "options", "training",
+        "flow",
     )  # fmt: skip
     first = metas[0]
     for d, m in zip(run_dirs[1:], metas[1:], strict=True):
