@@ -148,6 +148,8 @@ def test_frame_models_are_refused_and_loso_protocols_read_images(tmp_path):
     args = ["bench", "run", "--model", "lbptop-svm", "--protocol", "megc2019"]
     result = CliRunner().invoke(app, [*args, "--runs-dir", str(tmp_path / "runs")])
     assert result.exit_code == 2 and "needs frames" in result.output
+    prepared = CliRunner().invoke(app, ["data", "prepare", "megc2019"])
+    assert prepared.exit_code != 0 and "registered as flow images" in prepared.output
 
     # A per-dataset LOSO protocol: CASME II's own sheet, the same kind of folder.
     casme = tmp_path / "casme2"
