@@ -234,9 +234,16 @@ def data_list(
         prepared = mer_home() / "prepared" / name
         n = len(list(prepared.glob("*/meta.json"))) if prepared.is_dir() else 0
         rows.append(
-            {"name": name, "title": spec.title, "root": root or None, "found": found, "prepared caches": n}
+            {
+                "name": name,
+                "title": spec.title,
+                "root": root or None,
+                "release": entry.get("release"),  # raw frames get a face crop (mer.protocols.release)
+                "found": found,
+                "prepared caches": n,
+            }
         )
-    columns = ["name", "title", "root", "found", "prepared caches"]
+    columns = ["name", "title", "root", "release", "found", "prepared caches"]
     emit_table(console, "datasets", columns, rows, as_json)
 
 

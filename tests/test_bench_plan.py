@@ -135,6 +135,12 @@ def test_what_a_size_cannot_use_is_an_error_naming_it():
     assert "align='sideways'" in out and "landmarks" in out
     out = fails("--model", "merclip", "--protocol", "loso-synth-3", "--frames", "2")
     assert "frames=2" in out
+    out = fails("--model", "merclip-no-align", "--protocol", "loso-synth-3", "-o", "text=clip")
+    assert "text" in out and "no text branch" in out
+    out = fails(
+        "--model", "ststnet", "--protocol", "loso-synth-3", "--sampler", "uniform", "--prep", "pool=3"
+    )
+    assert "pool=3" in out and "ststnet" in out
 
 
 def _frame(path: Path, w: int, h: int) -> None:
