@@ -474,6 +474,9 @@ def bench_run(
             "| local-dir:PATH | a checkpoint file (see mer.zoo.init)."
         ),
     ] = None,
+    tensorboard: Annotated[
+        bool, typer.Option(help="Also write TensorBoard events of each fold's epochs (deep models).")
+    ] = False,
     parallel_folds: Annotated[
         int | None,
         typer.Option(
@@ -514,15 +517,9 @@ def bench_run(
     from mer.zoo.api import MODELS
 
     MODELS.get(model), PROTOCOLS.get(protocol)  # fail on a typo before any work starts
-    options = {}
-    for item in option or []:
-        if "=" not in item:
-            raise OptionValueError(f"--option expects KEY=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        try:
-            options[k] = json.loads(v)
-        except json.JSONDecodeError:
-            options[k] = v
+    from mer.sweep.plan import parse_options
+
+    options = parse_options(option)
     if init is not None:
         from mer.zoo.init import resolve_init
 
@@ -557,6 +554,7 @@ def bench_run(
             runs_dir=runs_dir,
             run_id=run_id,
             parallel_folds=parallel_folds,
+            tensorboard=tensorboard,
             **_fold_callbacks(progress, "folds"),
         )
     if result.metrics is None:  # a torchrun rank other than 0
@@ -917,6 +915,10 @@ def demo(
         console.print(line, highlight=False, markup=False)
     for line in describe(build_leaderboard(runs_dir, site, fmt="html")):
         console.print(line, highlight=False, markup=False)
+
+
+# `mer bench sweep` / `mer bench status` live in their own module; importing it registers them.
+import mer.sweep.command  # noqa: E402, F401
 
 
 def main() -> None:

@@ -429,7 +429,7 @@ def build_estimator(
             progressive_weights(epoch, cfg.epochs, w0=training.w0) if variant.progressive else (1.0, 1.0)
         )
         total = w_clip * align + w_cls * cls
-        return total, {"clip": align.item(), "cls": cls.item(), "w_clip": w_clip}
+        return total, {"clip": align.item(), "cls": cls.item(), "w_clip": w_clip, "w_cls": w_cls}
 
     return DeepEstimator(
         model,

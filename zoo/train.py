@@ -27,7 +27,7 @@ from torch import nn
 
 from mer.errors import RunFailedError
 from mer.protocols.clipset import ClipSet
-from mer.zoo import distributed
+from mer.zoo import distributed, watch
 from mer.zoo.loader import PrefetchingClips
 
 log = logging.getLogger("mer.train")
@@ -300,6 +300,8 @@ def train_model(
                 },
                 checkpoint,
             )
+        if main:
+            watch.log_epoch(result.history, cfg.epochs)  # after the checkpoint: the two agree
         if progress is not None:
             progress(row)
     result.epochs_run = len(result.history)
