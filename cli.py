@@ -397,6 +397,11 @@ def data_prepare(
         result = prepare(name, root, recipe, annotations=annotations, workers=workers, progress=tick)
     state = "prepared" if result.created else "already prepared (no-op)"
     console.print(f"{name}: {len(result.samples)} clips {state} → {result.path}")
+    al = result.alignment
+    if al and al.get("asked") != "none":  # which aligner cropped how many clips, and why a fallback ran
+        used = ", ".join(f"{k} {v}" for k, v in al.get("clips_per_aligner", {}).items())
+        why = f"; {al['asked']} unavailable: {al['unavailable']}" if al.get("unavailable") else ""
+        console.print(f"  face crop: asked {al['asked']}; clips per aligner: {used}{why}", highlight=False)
     for issue in result.issues[:20]:
         console.print(f"  [yellow]note[/yellow] {issue}", highlight=False)
     if len(result.issues) > 20:
