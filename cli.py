@@ -234,9 +234,16 @@ def data_list(
         prepared = mer_home() / "prepared" / name
         n = len(list(prepared.glob("*/meta.json"))) if prepared.is_dir() else 0
         rows.append(
-            {"name": name, "title": spec.title, "root": root or None, "found": found, "prepared caches": n}
+            {
+                "name": name,
+                "title": spec.title,
+                "root": root or None,
+                "release": entry.get("release"),  # raw frames get a face crop (mer.protocols.release)
+                "found": found,
+                "prepared caches": n,
+            }
         )
-    columns = ["name", "title", "root", "found", "prepared caches"]
+    columns = ["name", "title", "root", "release", "found", "prepared caches"]
     emit_table(console, "datasets", columns, rows, as_json)
 
 
@@ -390,6 +397,11 @@ def data_prepare(
         result = prepare(name, root, recipe, annotations=annotations, workers=workers, progress=tick)
     state = "prepared" if result.created else "already prepared (no-op)"
     console.print(f"{name}: {len(result.samples)} clips {state} → {result.path}")
+    al = result.alignment
+    if al and al.get("asked") != "none":  # which aligner cropped how many clips, and why a fallback ran
+        used = ", ".join(f"{k} {v}" for k, v in al.get("clips_per_aligner", {}).items())
+        why = f"; {al['asked']} unavailable: {al['unavailable']}" if al.get("unavailable") else ""
+        console.print(f"  face crop: asked {al['asked']}; clips per aligner: {used}{why}", highlight=False)
     for issue in result.issues[:20]:
         console.print(f"  [yellow]note[/yellow] {issue}", highlight=False)
     if len(result.issues) > 20:
@@ -471,6 +483,9 @@ def bench_run(
             "| local-dir:PATH | a checkpoint file (see mer.zoo.init)."
         ),
     ] = None,
+    tensorboard: Annotated[
+        bool, typer.Option(help="Also write TensorBoard events of each fold's epochs (deep models).")
+    ] = False,
     parallel_folds: Annotated[
         int | None,
         typer.Option(
@@ -511,15 +526,9 @@ def bench_run(
     from mer.zoo.api import MODELS
 
     MODELS.get(model), PROTOCOLS.get(protocol)  # fail on a typo before any work starts
-    options = {}
-    for item in option or []:
-        if "=" not in item:
-            raise OptionValueError(f"--option expects KEY=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        try:
-            options[k] = json.loads(v)
-        except json.JSONDecodeError:
-            options[k] = v
+    from mer.sweep.plan import parse_options
+
+    options = parse_options(option)
     if init is not None:
         from mer.zoo.init import resolve_init
 
@@ -554,6 +563,7 @@ def bench_run(
             runs_dir=runs_dir,
             run_id=run_id,
             parallel_folds=parallel_folds,
+            tensorboard=tensorboard,
             **_fold_callbacks(progress, "folds"),
         )
     if result.metrics is None:  # a torchrun rank other than 0
@@ -914,6 +924,10 @@ def demo(
         console.print(line, highlight=False, markup=False)
     for line in describe(build_leaderboard(runs_dir, site, fmt="html")):
         console.print(line, highlight=False, markup=False)
+
+
+# `mer bench sweep` / `mer bench status` live in their own module; importing it registers them.
+import mer.sweep.command  # noqa: E402, F401
 
 
 def main() -> None:

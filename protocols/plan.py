@@ -61,7 +61,7 @@ def prep_overrides(items: list[str] | None, **flags: Any) -> dict[str, Any]:
             "flow, flow_side, flow.PARAM (--image-size is size)"
         )
     for key, value in list(out.items()):
-        if key in ("frames", "size", "resize_short"):
+        if key in ("frames", "size", "resize_short", "pool"):
             if value in ("none", "None", "") and key == "resize_short":
                 out[key] = None
                 continue
@@ -88,6 +88,8 @@ def check_recipe(recipe: Recipe, sources: dict[str, str]) -> None:
         raise bad("on_align_failure", "full-frame or error")
     if recipe.sampler == "keyframe" and recipe.frames < 3:
         raise bad("frames", "key-frame sampling keeps onset, apex and offset: at least 3")
+    if recipe.pool > 1 and recipe.sampler != "uniform":
+        raise bad("pool", "training candidates per segment go with --sampler uniform (TSN)")
     if recipe.resize_short is not None and recipe.resize_short < recipe.size:
         raise bad("resize_short", f"smaller than the crop size {recipe.size}")
 
@@ -115,7 +117,16 @@ def resolve_preparation(
         values = {k: v for k, v in layer.items() if v is not None or name == "user"}
         recipe = replace(recipe, **values)
         sources.update(dict.fromkeys(values, name))
+    if recipe.pool > 1 and recipe.sampler != "uniform" and sources["pool"] != "user":
+        # a layer above the one asking for TSN candidates chose another sampler: they are moot
+        recipe = replace(recipe, pool=1)
+        sources["pool"] = f"{sources['sampler']} (sampler {recipe.sampler})"
     check_recipe(recipe, sources)
+    if recipe.pool > 1 and spec.inputs != "frames":
+        raise OptionValueError(
+            f"preparation pool={recipe.pool} (set by {sources['pool']}): model {spec.name} reads "
+            f"{spec.inputs}, made from one frame per position; use pool=1"
+        )
     return recipe, sources
 
 

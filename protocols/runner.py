@@ -34,6 +34,7 @@ from mer.protocols.protocol import PROTOCOLS, Fold, Protocol, parse_folds
 from mer.registry import Registry
 from mer.zoo import distributed
 from mer.zoo.api import MODELS, ModelSpec, Predictions
+from mer.zoo.watch import EpochLog, epoch_log
 
 
 @dataclass(frozen=True)
@@ -383,11 +384,13 @@ def _fit_predict_fold(
     fold: Fold,
     weights: Path | None,
     work_dir: Path | None = None,
+    watch: EpochLog | None = None,
 ) -> tuple[pd.DataFrame, int, int]:
     """Train and test one fold; returns its predictions table and the train / test sizes.
 
     ``work_dir`` is the fold's checkpoint folder, handed to deep models whose builder takes one, so
-    that a killed run resumes mid-fold; it is removed once the fold has been predicted.
+    that a killed run resumes mid-fold; it is removed once the fold has been predicted. ``watch`` says
+    where deep models log their epochs (train loss, LR, loss weights).
     """
     protocol = PROTOCOLS.get(config.protocol)
     spec = MODELS.get(config.model)
@@ -403,7 +406,8 @@ def _fit_predict_fold(
         options["protocol"] = protocol.name
     est = spec.build(num_classes=protocol.num_classes, size=size, seed=config.seed * 1000 + i, **options)
     train, test = clips.subset(fold.train), clips.subset(fold.test)
-    est.fit(train, test if config.select == "oracle" else None)
+    with epoch_log(watch):
+        est.fit(train, test if config.select == "oracle" else None)
     pred = est.predict(test)
     frame = TASKS.get(protocol.task).fold_frame(fold, test, pred, protocol.classes)
     if weights is not None and distributed.is_main():
@@ -440,11 +444,11 @@ def _worker_init(config: RunConfig, size: str, recipe: dict[str, Any], slots: An
 
 
 def _worker_fold(
-    i: int, weights: Path | None, work_dir: Path | None = None
+    i: int, weights: Path | None, work_dir: Path | None = None, watch: EpochLog | None = None
 ) -> tuple[int, pd.DataFrame, int, int, float]:
     start = time.perf_counter()
     frame, n_train, n_test = _fit_predict_fold(
-        _WORKER["config"], _WORKER["size"], _WORKER["clips"], _WORKER["folds"][i], weights, work_dir
+        _WORKER["config"], _WORKER["size"], _WORKER["clips"], _WORKER["folds"][i], weights, work_dir, watch
     )
     return i, frame, n_train, n_test, time.perf_counter() - start
 
@@ -512,39 +516,59 @@ def check_run_id(run_id: str) -> None:
         )
 
 
-def run_bench(
+@dataclass
+class OpenRun:
+    """A run resolved, its data loaded and its record read or started (what :func:`open_run` returns).
+
+    Nothing is written by opening a run except its ``folds/`` folder: ``run.json`` is written by whoever
+    records folds (:func:`run_bench`, or the driver of ``mer bench sweep``), so that fold jobs running at
+    once on several machines never race on it.
+    """
+
+    config: RunConfig
+    size: str
+    protocol: Protocol
+    recipe: Recipe
+    clips: ClipSet
+    folds: list[Fold]
+    wanted: list[int]
+    run_dir: Path
+    meta: dict[str, Any]
+
+    def fold_file(self, i: int) -> Path:
+        return self.run_dir / "folds" / f"fold_{i:03d}.csv"
+
+    def weights_file(self, i: int) -> Path | None:
+        sw = self.config.save_weights
+        if sw == "all" or (sw == "last" and i == self.wanted[-1]):
+            return self.run_dir / "weights" / f"fold_{i:03d}.safetensors"
+        return None
+
+    def work_dir(self, i: int) -> Path:
+        return self.run_dir / "work" / f"fold_{i:03d}"
+
+    def watch(self, i: int, tensorboard: bool = False) -> EpochLog:
+        """Where fold ``i`` logs its epochs (``folds/fold_NNN.epochs.jsonl``, TensorBoard events)."""
+        tb = self.run_dir / "tensorboard" / f"fold_{i:03d}" if tensorboard else None
+        return EpochLog(self.run_dir / "folds" / f"fold_{i:03d}.epochs.jsonl", tb)
+
+    def todo(self) -> list[int]:
+        """Requested folds without a finished predictions file."""
+        return [i for i in self.wanted if not self.fold_file(i).exists()]
+
+
+def open_run(
     config: RunConfig,
     runs_dir: Path = Path("runs"),
     run_id: str | None = None,
-    on_fold: Callable[[int, int, Fold, float], None] | None = None,
     on_prepare: Callable[[int, int], None] | None = None,
-    parallel_folds: int | None = None,
-) -> RunResult:
-    """Train and evaluate ``config.model`` on every (requested) fold of ``config.protocol``.
-
-    Under ``torchrun`` every rank runs this: each fold trains data-parallel and only rank 0 writes.
-
-    Args:
-        config: The run's definition.
-        runs_dir: Parent folder of run directories.
-        run_id: Folder name (default :meth:`RunConfig.run_id`); an existing one is resumed.
-        on_fold: Progress callback ``(done, total, fold, seconds)`` after each fold.
-        on_prepare: Progress callback of the preparation ``(done, total)``.
-        parallel_folds: Folds trained at once in separate processes (sharing one GPU, or spread over
-            the visible GPUs), for models too small to fill a device. Each fold keeps its seed, so a
-            parallel run gives the numbers of a one-at-a-time run (trained networks up to float
-            rounding, since each worker runs cores / K threads). None: :func:`auto_parallel_folds`.
+) -> OpenRun:
+    """Resolve ``config`` (model, size, protocol, recipe), prepare its data and read or start its record.
 
     Raises:
         RegistryError: unknown model or protocol (the message lists the valid names).
         RunConfigError: ``run_id`` exists with another configuration.
     """
-    dinfo = distributed.init_from_env()
-    if parallel_folds is None:
-        parallel_folds = auto_parallel_folds(MODELS.get(config.model), dinfo.world_size)
-    if parallel_folds > 1 and dinfo.world_size > 1:
-        raise RunConfigError("--parallel-folds and torchrun do not combine: use one or the other")
-    main = dinfo.is_main
     if run_id is not None:
         check_run_id(run_id)
     from mer.protocols.plan import plan_run
@@ -598,19 +622,97 @@ def run_bench(
             **environment(),
         }
     meta["folds_requested"] = sorted(set(meta.get("folds_requested", [])) | set(wanted))
+    return OpenRun(config, size, protocol, recipe, clips, folds, wanted, run_dir, meta)
 
-    def fold_file(i: int) -> Path:
-        return run_dir / "folds" / f"fold_{i:03d}.csv"
 
-    def weights_file(i: int) -> Path | None:
-        if config.save_weights == "all" or (config.save_weights == "last" and i == wanted[-1]):
-            return run_dir / "weights" / f"fold_{i:03d}.safetensors"
-        return None
+def write_fold(
+    run: OpenRun, i: int, frame: pd.DataFrame, n_train: int, n_test: int, seconds: float
+) -> dict[str, Any]:
+    """Store fold ``i``'s predictions (``folds/fold_NNN.csv``) and its record (``fold_NNN.json``, read
+    back by :func:`fold_records`), both atomically; returns the record."""
+    entry = {
+        "name": run.folds[i].name,
+        "status": "done",
+        "n_test": n_test,
+        "n_train": n_train,
+        "seconds": round(seconds, 3),
+        "finished": _now(),
+    }
+    atomic_write_text(run.fold_file(i), frame.to_csv(index=False))
+    atomic_write_json(run.fold_file(i).with_suffix(".json"), entry)
+    return entry
 
-    def work_dir(i: int) -> Path:
-        return run_dir / "work" / f"fold_{i:03d}"
 
-    todo = [i for i in wanted if not fold_file(i).exists()]
+def train_fold(run: OpenRun, i: int, tensorboard: bool = False) -> dict[str, Any]:
+    """Train and test fold ``i`` of an opened run in this process and store it (:func:`write_fold`);
+    ``run.json`` is left to the caller."""
+    start = time.perf_counter()
+    frame, n_train, n_test = _fit_predict_fold(
+        run.config,
+        run.size,
+        run.clips,
+        run.folds[i],
+        run.weights_file(i),
+        run.work_dir(i),
+        run.watch(i, tensorboard),
+    )
+    return write_fold(run, i, frame, n_train, n_test, time.perf_counter() - start)
+
+
+def fold_records(run: OpenRun) -> dict[str, Any]:
+    """Per-fold records of the finished requested folds, from their ``fold_NNN.json`` (folds finished
+    before those files existed get a bare record)."""
+    out = {}
+    for i in run.wanted:
+        if run.fold_file(i).exists():
+            side = run.fold_file(i).with_suffix(".json")
+            out[str(i)] = (
+                json.loads(side.read_text())
+                if side.exists()
+                else run.meta["folds"].get(str(i), {"name": run.folds[i].name, "status": "done"})
+            )
+    return out
+
+
+def run_bench(
+    config: RunConfig,
+    runs_dir: Path = Path("runs"),
+    run_id: str | None = None,
+    on_fold: Callable[[int, int, Fold, float], None] | None = None,
+    on_prepare: Callable[[int, int], None] | None = None,
+    parallel_folds: int | None = None,
+    tensorboard: bool = False,
+) -> RunResult:
+    """Train and evaluate ``config.model`` on every (requested) fold of ``config.protocol``.
+
+    Under ``torchrun`` every rank runs this: each fold trains data-parallel and only rank 0 writes.
+
+    Args:
+        config: The run's definition.
+        runs_dir: Parent folder of run directories.
+        run_id: Folder name (default :meth:`RunConfig.run_id`); an existing one is resumed.
+        on_fold: Progress callback ``(done, total, fold, seconds)`` after each fold.
+        on_prepare: Progress callback of the preparation ``(done, total)``.
+        parallel_folds: Folds trained at once in separate processes (sharing one GPU, or spread over
+            the visible GPUs), for models too small to fill a device. Each fold keeps its seed, so a
+            parallel run gives the numbers of a one-at-a-time run (trained networks up to float
+            rounding, since each worker runs cores / K threads). None: :func:`auto_parallel_folds`.
+        tensorboard: Also write each fold's epochs as TensorBoard events under ``tensorboard/``.
+
+    Raises:
+        RegistryError: unknown model or protocol (the message lists the valid names).
+        RunConfigError: ``run_id`` exists with another configuration.
+    """
+    dinfo = distributed.init_from_env()
+    if parallel_folds is None:
+        parallel_folds = auto_parallel_folds(MODELS.get(config.model), dinfo.world_size)
+    if parallel_folds > 1 and dinfo.world_size > 1:
+        raise RunConfigError("--parallel-folds and torchrun do not combine: use one or the other")
+    main = dinfo.is_main
+    run = open_run(config, runs_dir, run_id, on_prepare)
+    folds, wanted, meta, meta_path = run.folds, run.wanted, run.meta, run.run_dir / "run.json"
+
+    todo = run.todo()
     distributed.barrier()  # every rank has its to-do list before rank 0 writes anything
     resumed = len(wanted) - len(todo)
     done = resumed
@@ -618,14 +720,7 @@ def run_bench(
     def record(i: int, frame: pd.DataFrame, n_train: int, n_test: int, seconds: float) -> None:
         nonlocal done
         if main:
-            atomic_write_text(fold_file(i), frame.to_csv(index=False))
-            meta["folds"][str(i)] = {
-                "name": folds[i].name,
-                "status": "done",
-                "n_test": n_test,
-                "n_train": n_train,
-                "seconds": round(seconds, 3),
-            }
+            meta["folds"][str(i)] = write_fold(run, i, frame, n_train, n_test, seconds)
             atomic_write_json(meta_path, meta)
         done += 1
         if on_fold:
@@ -637,23 +732,31 @@ def run_bench(
 
         k = min(parallel_folds, len(todo))
         ctx = mp.get_context("spawn")  # CUDA cannot be used in forked children
-        init = (config, size, asdict(recipe), ctx.Value("i", 0), max(1, available_cores() // k))
+        init = (config, run.size, asdict(run.recipe), ctx.Value("i", 0), max(1, available_cores() // k))
         with ProcessPoolExecutor(k, mp_context=ctx, initializer=_worker_init, initargs=init) as pool:
-            jobs = [pool.submit(_worker_fold, i, weights_file(i), work_dir(i)) for i in todo]
+            jobs = [
+                pool.submit(_worker_fold, i, run.weights_file(i), run.work_dir(i), run.watch(i, tensorboard))
+                for i in todo
+            ]
             collect_folds(jobs, record)
     else:
         for i in todo:
             start = time.perf_counter()
             frame, n_train, n_test = _fit_predict_fold(
-                config, size, clips, folds[i], weights_file(i), work_dir(i)
+                config,
+                run.size,
+                run.clips,
+                folds[i],
+                run.weights_file(i),
+                run.work_dir(i),
+                run.watch(i, tensorboard) if main else None,
             )
             record(i, frame, n_train, n_test, time.perf_counter() - start)
 
     if not main:  # rank 0 writes predictions and metrics; the others are done
-        return RunResult(run_dir, None, done, len(folds), resumed)
-    for i in wanted:  # folds finished before a resume keep their record
-        meta["folds"].setdefault(str(i), {"name": folds[i].name, "status": "done"})
-    return finalize(run_dir, meta, protocol)
+        return RunResult(run.run_dir, None, done, len(folds), resumed)
+    meta["folds"].update(fold_records(run))  # folds finished before a resume keep their record
+    return finalize(run.run_dir, meta, run.protocol)
 
 
 def finalize(run_dir: Path, meta: dict[str, Any], protocol: Protocol) -> RunResult:
