@@ -433,6 +433,10 @@ def _print_metrics(metrics: dict) -> None:
             for c, v in per.items()
         ]
         console.print(_table("per class", ["class", "F1", "recall", "support"], crow))
+        parts = metrics.get("per_dataset") or {}
+        if parts:  # a composite set (MEGC2019): each source dataset's figures
+            prow = [[p, f"{v['uf1']:.4f}", f"{v['uar']:.4f}", str(v["n_samples"])] for p, v in parts.items()]
+            console.print(_table("per source dataset", ["dataset", "UF1", "UAR", "samples"], prow))
     else:
         console.print_json(json.dumps({k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}))
 
