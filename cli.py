@@ -425,6 +425,14 @@ def bench_run(
         list[str] | None, typer.Option("--option", "-o", help="Model option KEY=VALUE.")
     ] = None,
     save_weights: Annotated[str, typer.Option(help="none | last | all")] = "none",
+    allow_dropped: Annotated[
+        bool,
+        typer.Option(
+            "--allow-dropped",
+            help="Run even when samples with an unknown emotion are dropped or a class is empty "
+            "(recorded in run.json).",
+        ),
+    ] = False,
     init: Annotated[
         str | None,
         typer.Option(
@@ -488,12 +496,13 @@ def bench_run(
         select=select,
         options=options,
         save_weights=save_weights,
+        allow_dropped=allow_dropped,
         recipe=prep_overrides(
             prep, align=align, sampler=sampler, frames=frames, size=image_size, resize_short=resize_short
         ),
     )
     if as_json and not dry_run:
-        raise ValueError("--json goes with --dry-run (a run prints its metrics)")
+        raise OptionValueError("--json goes with --dry-run (a run prints its metrics)")
     if dry_run:
         from mer.protocols.plan import format_plan, plan_run
 

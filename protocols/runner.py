@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import json
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from mer.protocols.io import atomic_write_json, atomic_write_text, stable_hash
 from mer.protocols.metrics import emotion_metrics, per_fold_summary
 from mer.protocols.prepare import PreparedSet, Recipe, prepare
 from mer.protocols.protocol import PROTOCOLS, Fold, Protocol, parse_folds
+from mer.protocols.selection import check_selection
 from mer.registry import Registry
 from mer.zoo import distributed
 from mer.zoo.api import MODELS, ModelSpec, Predictions
@@ -48,6 +50,8 @@ class TaskHooks:
     metrics: Callable[[pd.DataFrame, Protocol], dict[str, Any]]
     fold_frame: Callable[[Fold, ClipSet, Predictions, tuple[str, ...]], pd.DataFrame]
 
+
+log = logging.getLogger("mer.runner")
 
 # Task name → its hooks; "emotion" is registered below, other tasks (AU detection) register themselves.
 TASKS: Registry[TaskHooks] = Registry("task")
@@ -71,6 +75,8 @@ class RunConfig:
         recipe: Preparation overrides (frames, size, sampler, align...).
         options: Model options passed to its builder.
         save_weights: "none", "last" (the last fold's model) or "all".
+        allow_dropped: Run even when the protocol drops samples with an unknown emotion or leaves a
+            class empty (:mod:`mer.protocols.selection`); recorded in run.json.
     """
 
     model: str
@@ -82,6 +88,7 @@ class RunConfig:
     recipe: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     save_weights: str = "none"
+    allow_dropped: bool = False
 
     def run_id(self, size: str, prep: str | None = None) -> str:
         """Readable and deterministic, so that the same command finds and resumes its run.
@@ -456,6 +463,9 @@ def run_bench(
     plan = plan_run(config, run_id)  # everything but the data resolved, as --dry-run shows it
     protocol, spec, size, recipe = plan.protocol, MODELS.get(config.model), plan.size, plan.recipe
     prepared, clips = load_protocol_data(protocol, recipe, on_prepare)
+    selection = check_selection(protocol, prepared.samples, config.allow_dropped)
+    if not selection.clean:  # only reached with --allow-dropped: said on screen, recorded below
+        log.warning("--allow-dropped: %s", selection.describe())
     if spec.inputs == "flow":  # onset→apex flow + strain, cached beside the frames, computed once
         from mer.protocols.flow import attach_flow
 
@@ -494,6 +504,8 @@ def run_bench(
             "options": config.options,
             "reconstruction": spec.reconstruction,
             "prepared": str(prepared.path),
+            "allow_dropped": config.allow_dropped,
+            "dropped": None if selection.clean else selection.to_dict(),
             "n_folds": len(folds),
             "folds_requested": wanted,
             "folds": {},
