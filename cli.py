@@ -545,7 +545,9 @@ def bench_merge(
 
 @leaderboard_app.command("show")
 def leaderboard_show(
-    runs_dir: Annotated[Path, typer.Option("--runs", help="Folder of run directories.")] = Path("runs"),
+    runs_dir: Annotated[
+        Path, typer.Option("--runs-dir", "--runs", help="Folder of run directories (--runs: old name).")
+    ] = Path("runs"),
     details: Annotated[
         bool, typer.Option("--details", help="Also every field that shapes each number (run.json).")
     ] = False,
@@ -561,7 +563,9 @@ def leaderboard_show(
 @leaderboard_app.command("build")
 @friendly_errors
 def leaderboard_build(
-    runs_dir: Annotated[Path, typer.Option("--runs", help="Folder searched for runs.")] = Path("runs"),
+    runs_dir: Annotated[
+        Path, typer.Option("--runs-dir", "--runs", help="Folder searched for runs (--runs: old name).")
+    ] = Path("runs"),
     out: Annotated[
         Path | None,
         typer.Option(

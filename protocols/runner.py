@@ -33,6 +33,7 @@ from mer.protocols.prepare import PreparedSet, Recipe, prepare
 from mer.protocols.protocol import PROTOCOLS, Fold, Protocol, parse_folds
 from mer.protocols.selection import check_selection
 from mer.registry import Registry
+from mer.resources import available_cores
 from mer.zoo import distributed
 from mer.zoo.api import MODELS, ModelSpec, Predictions
 
@@ -365,7 +366,10 @@ def auto_parallel_folds(spec: ModelSpec, world_size: int = 1) -> int:
     per core with one thread each (a small network's many small ops keep several threads poorly busy;
     folds side by side keep every core busy: benchmarks/RESULTS.md); everything else runs one fold at a
     time: GPU, torchrun, classical models that finish in seconds, and models registered at run time
-    (worker processes rebuild the registry from the catalogue, where such a model does not exist)."""
+    (worker processes rebuild the registry from the catalogue, where such a model does not exist).
+
+    The run then bounds the per-core count by memory
+    (:func:`mer.protocols.parallel.choose_parallel_folds`)."""
     import torch
 
     build = spec.build
@@ -375,14 +379,6 @@ def auto_parallel_folds(spec: ModelSpec, world_size: int = 1) -> int:
     if spec.family != "deep" or not in_catalogue or world_size > 1 or torch.cuda.is_available():
         return 1
     return available_cores()
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on (its affinity mask, else the machine's count)."""
-    import os
-
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, cores or 1)
 
 
 def collect_folds(jobs: list[Future], record: Callable[..., None]) -> None:
@@ -451,9 +447,7 @@ def run_bench(
         RunConfigError: ``run_id`` exists with another configuration.
     """
     dinfo = distributed.init_from_env()
-    if parallel_folds is None:
-        parallel_folds = auto_parallel_folds(MODELS.get(config.model), dinfo.world_size)
-    if parallel_folds > 1 and dinfo.world_size > 1:
+    if parallel_folds is not None and parallel_folds > 1 and dinfo.world_size > 1:
         raise RunConfigError("--parallel-folds and torchrun do not combine: use one or the other")
     main = dinfo.is_main
     if run_id is not None:
@@ -464,6 +458,17 @@ def run_bench(
     protocol, spec, size, recipe = plan.protocol, MODELS.get(config.model), plan.size, plan.recipe
     prepared, clips = load_protocol_data(protocol, recipe, on_prepare)
     selection = check_selection(protocol, prepared.samples, config.allow_dropped)
+    parallel = {"folds": parallel_folds, "reason": "given (--parallel-folds)"}
+    if parallel_folds is None:
+        parallel_folds = auto_parallel_folds(spec, dinfo.world_size)
+        parallel = {"folds": parallel_folds, "reason": "1 (GPU, torchrun, or not a deep catalogue model)"}
+        if parallel_folds > 1:
+            from mer.protocols.parallel import choose_parallel_folds
+
+            choice = choose_parallel_folds(spec, size, recipe, protocol.num_classes, dict(config.options))
+            parallel_folds, parallel = choice.folds, choice.to_dict()
+            if main:
+                log.info("parallel folds: %s", choice.reason)
     if not selection.clean:  # only reached with --allow-dropped: said on screen, recorded below
         log.warning("--allow-dropped: %s", selection.describe())
     if spec.inputs == "flow":  # onset→apex flow + strain, cached beside the frames, computed once
@@ -505,6 +510,7 @@ def run_bench(
             "reconstruction": spec.reconstruction,
             "prepared": str(prepared.path),
             "allow_dropped": config.allow_dropped,
+            "parallel_folds": parallel,
             "dropped": None if selection.clean else selection.to_dict(),
             "n_folds": len(folds),
             "folds_requested": wanted,

@@ -167,3 +167,24 @@ def test_zoo_list_json_parses():
     assert r.exit_code == 0, r.output
     data = json.loads(r.output)
     assert any(e["name"] == "clip-vit-b16" for e in data["catalogue"]) and isinstance(data["cached"], list)
+
+
+def test_one_name_for_the_runs_folder_everywhere():
+    import typer.main
+
+    group = typer.main.get_command(app)
+    seen = 0
+
+    def walk(cmd, path):
+        nonlocal seen
+        for p in getattr(cmd, "params", []):
+            if p.name == "runs_dir":
+                seen += 1
+                assert p.opts[0] == "--runs-dir", (path, p.opts)
+        for name, sub in getattr(cmd, "commands", {}).items():
+            walk(sub, [*path, name])
+
+    walk(group, [])
+    assert seen >= 8
+    r = CliRunner().invoke(app, ["leaderboard", "show", "--runs", "nowhere"])  # the old name still works
+    assert r.exit_code == 0, r.output
