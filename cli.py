@@ -88,7 +88,22 @@ def _main(
     from mer.cli_errors import configure_logging, debug_from_env
 
     _state["debug"] = debug or debug_from_env()
-    configure_logging(logging.WARNING if quiet else logging.INFO)
+    configure_logging(logging.WARNING if quiet else logging.INFO, err)
+
+
+@app.command("env")
+def env(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Versions of mer and its packages, CUDA, devices, memory and mer's folders (for bug reports)."""
+    from mer.cli_output import emit_json
+    from mer.envreport import environment_report, format_report
+
+    report = environment_report()
+    if as_json:
+        emit_json(console, report)
+    else:
+        console.file.write(format_report(report) + "\n")
 
 
 def _load() -> None:
@@ -290,9 +305,17 @@ def data_synth(
     from mer.protocols.config import add_dataset
     from mer.protocols.synthme import write_synthme
 
-    sheet = write_synthme(
-        out, subjects=subjects, clips_per_subject=clips_per_subject, seed=seed, width=width, height=height
-    )
+    with _progress() as progress:
+        task = progress.add_task("synth", total=subjects * clips_per_subject, info="")
+        sheet = write_synthme(
+            out,
+            subjects=subjects,
+            clips_per_subject=clips_per_subject,
+            seed=seed,
+            width=width,
+            height=height,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
     if add:
         add_dataset("synthme", out)
     console.print(f"wrote {subjects * clips_per_subject} clips to {out} (sheet {sheet.name})")
@@ -757,23 +780,29 @@ def predict(
     _load()
     from mer.zoo.predict import expand_clips, predict_clips
 
-    report = predict_clips(
-        clips,
-        model,
-        onset=onset,
-        apex=apex,
-        offset=offset,
-        align=align,
-        runs_dir=runs_dir,
-        top_aus=top_aus,
-        on_skip=lambda c, why: err.print(f"[yellow]skipped[/yellow] {c}: {why}", highlight=False),
-    )
+    many = len(expand_clips(clips)) > 1
+    with _progress(disable=not many) as progress:
+        task = progress.add_task("predict", total=None, info="")
+        report = predict_clips(
+            clips,
+            model,
+            onset=onset,
+            apex=apex,
+            offset=offset,
+            align=align,
+            runs_dir=runs_dir,
+            top_aus=top_aus,
+            on_skip=lambda c, why: progress.console.print(
+                f"[yellow]skipped[/yellow] {c}: {why}", highlight=False
+            ),
+            on_clip=lambda done, total: progress.update(task, completed=done, total=total),
+        )
     if out is not None:
         report.table().to_csv(out, index=False)
         err.print(f"wrote {out}", highlight=False)
     if as_json:
         console.print_json(json.dumps(report.to_dict()))
-    elif out is None and len(expand_clips(clips)) > 1:
+    elif out is None and many:
         print(report.table().to_csv(index=False), end="")
     elif out is None:
         for r in report.results:

@@ -53,6 +53,20 @@ class TaskHooks:
 
 
 log = logging.getLogger("mer.runner")
+_CURRENT_FOLD: list[str] = []  # the fold this process is training, named in the training loop's lines
+
+
+class _FoldPrefix(logging.Filter):
+    """Prefixes the training loop's per-epoch lines with the fold they belong to."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _CURRENT_FOLD and not getattr(record, "mer_fold", None):
+            record.mer_fold = _CURRENT_FOLD[-1]
+            record.msg = f"{_CURRENT_FOLD[-1]}: {record.msg}"
+        return True
+
+
+logging.getLogger("mer.train").addFilter(_FoldPrefix())
 
 # Task name → its hooks; "emotion" is registered below, other tasks (AU detection) register themselves.
 TASKS: Registry[TaskHooks] = Registry("task")
@@ -302,6 +316,7 @@ def _fit_predict_fold(
     protocol = PROTOCOLS.get(config.protocol)
     spec = MODELS.get(config.model)
     i = fold.index
+    _CURRENT_FOLD[:] = [f"fold {i} ({fold.name})"]
     seed_everything(config.seed * 1000 + i)
     options = dict(config.options)
     import inspect
@@ -329,9 +344,19 @@ def _fit_predict_fold(
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_init(config: RunConfig, size: str, recipe: dict[str, Any], slots: Any, threads: int) -> None:
-    """A parallel-fold worker: its own GPU share (round-robin over visible GPUs) and its own clips."""
+def _worker_init(
+    config: RunConfig, size: str, recipe: dict[str, Any], slots: Any, threads: int, log_level: int = 0
+) -> None:
+    """A parallel-fold worker: its own GPU share (round-robin over visible GPUs) and its own clips.
+
+    ``log_level``: the parent's level for mer's loggers, so that the per-epoch lines show from here too.
+    """
     from mer.registrations import load_all
+
+    if log_level:
+        from mer.cli_errors import configure_logging
+
+        configure_logging(log_level)
 
     load_all()
     with slots.get_lock():
@@ -560,7 +585,8 @@ def run_bench(
 
         k = min(parallel_folds, len(todo))
         ctx = mp.get_context("spawn")  # CUDA cannot be used in forked children
-        init = (config, size, asdict(recipe), ctx.Value("i", 0), max(1, available_cores() // k))
+        level = logging.getLogger("mer").level  # set by the CLI (INFO, or WARNING under --quiet)
+        init = (config, size, asdict(recipe), ctx.Value("i", 0), max(1, available_cores() // k), level)
         with ProcessPoolExecutor(k, mp_context=ctx, initializer=_worker_init, initargs=init) as pool:
             jobs = [pool.submit(_worker_fold, i, weights_file(i), work_dir(i)) for i in todo]
             collect_folds(jobs, record)

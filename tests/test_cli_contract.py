@@ -188,3 +188,39 @@ def test_one_name_for_the_runs_folder_everywhere():
     assert seen >= 8
     r = CliRunner().invoke(app, ["leaderboard", "show", "--runs", "nowhere"])  # the old name still works
     assert r.exit_code == 0, r.output
+
+
+def test_env_reports_versions_and_devices():
+    import json
+
+    import torch
+
+    import mer
+
+    r = CliRunner().invoke(app, ["env", "--json"])
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.stdout)
+    assert report["mer"] == mer.__version__ and report["packages"]["torch"] == torch.__version__.split("+")[0]
+    assert report["devices"]["cpu_cores"] >= 1 and isinstance(report["devices"]["cuda"], list)
+    assert report["paths"]["MER_HOME"] == os.environ["MER_HOME"]
+    text = CliRunner().invoke(app, ["env"]).stdout
+    assert any(line.split()[:2] == ["mer", mer.__version__] for line in text.splitlines())
+
+
+def test_progress_of_synth_and_per_epoch_lines_of_a_fold(tmp_path):
+    r = CliRunner().invoke(
+        app, ["data", "synth", "--out", str(tmp_path / "s"), "--subjects", "3", "--clips-per-subject", "6"]
+    )
+    assert r.exit_code == 0, r.output
+    assert "synth" in r.stderr and "18/18" in r.stderr
+    run = [
+        "bench", "run", "--model", "merclip", "--size", "tiny", "--protocol", "loso-synth-3", "--folds", "0",
+        "--runs-dir", str(tmp_path / "runs"), "--parallel-folds", "1", "-o", "epochs=2",
+    ]  # fmt: skip
+    r = CliRunner().invoke(app, run)
+    assert r.exit_code == 0, r.output
+    lines = [line for line in r.stderr.splitlines() if "epoch" in line]
+    assert any("fold 0 (sub01): epoch 1/2 loss" in line for line in lines), r.stderr
+    assert any("epoch 2/2" in line for line in lines)
+    r = CliRunner().invoke(app, ["--quiet", *run, "--run-id", "quiet"])
+    assert r.exit_code == 0 and "epoch 1/2" not in r.stderr
