@@ -249,9 +249,16 @@ def data_list(
         prepared = mer_home() / "prepared" / name
         n = len(list(prepared.glob("*/meta.json"))) if prepared.is_dir() else 0
         rows.append(
-            {"name": name, "title": spec.title, "root": root or None, "found": found, "prepared caches": n}
+            {
+                "name": name,
+                "title": spec.title,
+                "root": root or None,
+                "release": entry.get("release"),  # raw frames get a face crop (mer.protocols.release)
+                "found": found,
+                "prepared caches": n,
+            }
         )
-    columns = ["name", "title", "root", "found", "prepared caches"]
+    columns = ["name", "title", "root", "release", "found", "prepared caches"]
     emit_table(console, "datasets", columns, rows, as_json)
 
 
@@ -266,11 +273,24 @@ def data_add(
     release: Annotated[
         str | None, typer.Option(help="raw | cropped (default: recognised from the folders and frames).")
     ] = None,
+    layout: Annotated[
+        str | None, typer.Option(help="flow-images: ROOT holds one u, v, strain image per sample.")
+    ] = None,
+    pattern: Annotated[
+        str | None, typer.Option(help="flow-images: file name, e.g. '{subject}_{filename}'.")
+    ] = None,
+    channels: Annotated[str | None, typer.Option(help="flow-images: what R,G,B hold (u,v,strain).")] = None,
+    flow_offset: Annotated[str | None, typer.Option(help="flow-images: pixel of 0 (128,128,0).")] = None,
+    flow_scale: Annotated[
+        str | None, typer.Option(help="flow-images: pixels per unit (128,128,255).")
+    ] = None,
 ) -> None:
-    """Record where a dataset lies and which release it is (raw frames get a face crop)."""
+    """Record where a dataset lies and which release it is (raw frames get a face crop); with --layout
+    flow-images, a folder of motion images for the flow models."""
     _load()
     from mer.protocols.config import add_dataset
     from mer.protocols.datasets import DATASETS
+    from mer.protocols.flow_images import add_flow_images, spec_from_options
     from mer.protocols.release import PREPARATION
 
     DATASETS.get(name)
@@ -278,6 +298,17 @@ def data_add(
         raise MissingInputError(f"dataset root not found: {root}")
     if annotations is not None and not annotations.is_file():
         raise MissingInputError(f"annotation sheet not found: {annotations}")
+    spec = spec_from_options(layout, pattern, channels, flow_offset, flow_scale)
+    if spec is not None:
+        if release is not None:
+            raise OptionValueError("--release describes frames; a flow-images folder has none")
+        entry, images = add_flow_images(name, root, annotations, spec)
+        console.print(f"added {name}: {len(images.files)} flow images in {entry['root']}", highlight=False)
+        if images.unmatched:
+            console.print(
+                f"  note: {images.unmatched} image(s) match no sample of the sheet", highlight=False
+            )
+        return
     entry = add_dataset(name, root, annotations, release)
     console.print(f"added {name}: {entry['root']}", highlight=False, soft_wrap=True)
     if "release" in entry:
@@ -350,7 +381,9 @@ def data_prepare(
         int | None, typer.Option(help="Short side before the crop (default: size).")
     ] = None,
     sampler: Annotated[str, typer.Option(help="keyframe | uniform")] = "keyframe",
-    align: Annotated[str, typer.Option(help="none | detect | landmarks")] = "none",
+    align: Annotated[
+        str | None, typer.Option(help="none | detect | landmarks (default: the release's, see data add)")
+    ] = None,
     on_align_failure: Annotated[str, typer.Option(help="full-frame | error")] = "full-frame",
     workers: Annotated[int, typer.Option(help="Threads.")] = 2,
 ) -> None:
@@ -359,8 +392,17 @@ def data_prepare(
     from mer.protocols.prepare import Recipe, prepare
     from mer.protocols.runner import ensure_dataset_root
 
+    given = root is not None
     if root is None:
         root = ensure_dataset_root(name)
+    if align is None:  # raw frames get a face crop, cropped faces none (mer.protocols.release)
+        from mer.protocols.release import detect_release, recorded_release
+
+        release = detect_release(name, root) if given else recorded_release(name)[0]
+        align = release.preparation().get("align", "none")
+        console.print(
+            f"{name}: {release.kind} release ({release.evidence}): --align {align}", highlight=False
+        )
     recipe = Recipe(
         frames=frames,
         size=size,
@@ -463,6 +505,9 @@ def bench_run(
             "| local-dir:PATH | a checkpoint file (see mer.zoo.init)."
         ),
     ] = None,
+    tensorboard: Annotated[
+        bool, typer.Option(help="Also write TensorBoard events of each fold's epochs (deep models).")
+    ] = False,
     parallel_folds: Annotated[
         int | None,
         typer.Option(
@@ -484,6 +529,12 @@ def bench_run(
         bool, typer.Option("--dry-run", help="Print the resolved configuration and stop (no data read).")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="With --dry-run: print JSON.")] = False,
+    flow: Annotated[
+        str | None,
+        typer.Option(
+            help="Flow models' optical flow: tvl1 (default, the papers') | farneback | tvl1-skimage."
+        ),
+    ] = None,
 ) -> None:
     """Train and evaluate a model under a protocol; resumes an interrupted run.
 
@@ -497,15 +548,9 @@ def bench_run(
     from mer.zoo.api import MODELS
 
     MODELS.get(model), PROTOCOLS.get(protocol)  # fail on a typo before any work starts
-    options = {}
-    for item in option or []:
-        if "=" not in item:
-            raise OptionValueError(f"--option expects KEY=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        try:
-            options[k] = json.loads(v)
-        except json.JSONDecodeError:
-            options[k] = v
+    from mer.sweep.plan import parse_options
+
+    options = parse_options(option)
     if init is not None:
         from mer.zoo.init import resolve_init
 
@@ -523,6 +568,7 @@ def bench_run(
         recipe=prep_overrides(
             prep, align=align, sampler=sampler, frames=frames, size=image_size, resize_short=resize_short
         ),
+        flow={} if flow is None else {"flow": flow},
     )
     if as_json and not dry_run:
         raise OptionValueError("--json goes with --dry-run (a run prints its metrics)")
@@ -540,6 +586,7 @@ def bench_run(
             runs_dir=runs_dir,
             run_id=run_id,
             parallel_folds=parallel_folds,
+            tensorboard=tensorboard,
             **_fold_callbacks(progress, "folds"),
         )
     if result.metrics is None:  # a torchrun rank other than 0
@@ -610,6 +657,25 @@ def leaderboard_build(
         console.print(line, highlight=False, markup=False)
     if result.stale:
         raise typer.Exit(1)
+
+
+@leaderboard_app.command("push")
+@friendly_errors
+def leaderboard_push(
+    space: Annotated[str, typer.Option("--space", help="The Hugging Face Space to publish to (org/name).")],
+    site: Annotated[Path, typer.Option(help="The site folder (mer leaderboard build --format html).")] = Path(
+        "site"
+    ),
+    private: Annotated[bool, typer.Option(help="Create the Space private.")] = False,
+    message: Annotated[str | None, typer.Option(help="Commit message.")] = None,
+) -> None:
+    """Publish the built site as a static Hugging Face Space (sdk: static)."""
+    from mer.leaderboard.space import push_space
+
+    result = push_space(site, space, private=private, message=message)
+    console.print(
+        f"pushed {result.files} files to {result.url} (commit {result.commit[:12]})", highlight=False
+    )
 
 
 # -------------------------------------------------------------------------------------------- zoo
@@ -691,7 +757,9 @@ def zoo_push(
     private: Annotated[bool, typer.Option(help="Create the repository private.")] = False,
     fold: Annotated[int | None, typer.Option(help="Which fold's model (default: the last saved).")] = None,
     runs_dir: Annotated[Path, typer.Option(help="Where run directories are.")] = Path("runs"),
-    revision: Annotated[str | None, typer.Option(help="Branch to commit to (default main).")] = None,
+    revision: Annotated[
+        str | None, typer.Option(help="Branch to commit to (default main; created from main when missing).")
+    ] = None,
 ) -> None:
     """Upload a run's artifact (config.json, model.safetensors, README.md) in one commit."""
     from mer.zoo.artifact import run_path
@@ -867,9 +935,12 @@ def demo(
     out: Annotated[Path, typer.Option(help="Leaderboard file to regenerate.")] = Path(
         "leaderboard/LEADERBOARD.md"
     ),
+    site: Annotated[
+        Path, typer.Option(help="Where the leaderboard web site of the demo's runs goes.")
+    ] = Path("runs/demo-site"),
 ) -> None:
     """SynthME → prepare → chance, majority, lbptop-svm, ststnet and merclip (tiny) on loso-synth-3 →
-    leaderboard."""
+    leaderboard (markdown, and a static web site to open in a browser)."""
     _load()
     from mer.demo import run_demo
     from mer.leaderboard.build import build_leaderboard, describe
@@ -884,6 +955,12 @@ def demo(
     typer.echo(format_rows(collect_rows(runs_dir)))
     for line in describe(build_leaderboard(runs_dir, out)):
         console.print(line, highlight=False, markup=False)
+    for line in describe(build_leaderboard(runs_dir, site, fmt="html")):
+        console.print(line, highlight=False, markup=False)
+
+
+# `mer bench sweep` / `mer bench status` live in their own module; importing it registers them.
+import mer.sweep.command  # noqa: E402, F401
 
 
 def main() -> None:

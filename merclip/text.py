@@ -35,7 +35,7 @@ def _clip_cache_file() -> str:
             return path
     raise MissingWeightsError(
         f"CLIP ViT-B/16 (openai) weights are not in the Hugging Face cache ({CLIP_HF_REPO}). "
-        f"Fetch them once with `mer zoo pull clip-vit-b16` (or `huggingface-cli download {CLIP_HF_REPO}`), "
+        f"Fetch them once with `mer zoo pull clip-vit-b16` (or `hf download {CLIP_HF_REPO}`), "
         "or use size 'tiny'."
     )
 

@@ -27,8 +27,9 @@ import pandas as pd
 
 from mer.errors import MissingInputError, NonFiniteError, OptionValueError, UsageError
 from mer.protocols.clipset import ClipSet
+from mer.protocols.flow import FlowConfig, FlowMethodError, flow_config, is_flow_setting, require_method
 from mer.protocols.io import atomic_write_json, atomic_write_text, stable_hash
-from mer.protocols.metrics import emotion_metrics, per_fold_summary
+from mer.protocols.metrics import emotion_metrics, per_fold_summary, per_part_metrics
 from mer.protocols.prepare import PreparedSet, Recipe, prepare
 from mer.protocols.protocol import PROTOCOLS, Fold, Protocol, parse_folds
 from mer.protocols.selection import check_selection
@@ -36,6 +37,7 @@ from mer.registry import Registry
 from mer.resources import available_cores
 from mer.zoo import distributed
 from mer.zoo.api import MODELS, ModelSpec, Predictions
+from mer.zoo.watch import EpochLog, epoch_log
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,9 @@ class RunConfig:
         save_weights: "none", "last" (the last fold's model) or "all".
         allow_dropped: Run even when the protocol drops samples with an unknown emotion or leaves a
             class empty (:mod:`mer.protocols.selection`); recorded in run.json.
+        flow: Optical-flow settings of flow models (``{"flow": "farneback"}``, parameters by name; see
+            :func:`mer.protocols.flow.flow_config`); empty = TV-L1 with its defaults. Keys ``flow`` and
+            ``flow.*`` given among the preparation overrides (``--prep flow=farneback``) move here.
     """
 
     model: str
@@ -104,6 +109,17 @@ class RunConfig:
     options: dict[str, Any] = field(default_factory=dict)
     save_weights: str = "none"
     allow_dropped: bool = False
+    flow: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        moved = {k: v for k, v in self.recipe.items() if is_flow_setting(k)}
+        if moved:
+            self.recipe = {k: v for k, v in self.recipe.items() if k not in moved}
+            self.flow = {**moved, **self.flow}
+
+    def flow_config(self) -> FlowConfig:
+        """The resolved optical-flow settings (TV-L1 with its defaults unless asked otherwise)."""
+        return flow_config(self.flow)
 
     def run_id(self, size: str, prep: str | None = None) -> str:
         """Readable and deterministic, so that the same command finds and resumes its run.
@@ -117,6 +133,8 @@ class RunConfig:
         if self.options:
             # Options (--init, recipe switches) change the numbers: their hash keeps runs apart.
             parts.append("opt-" + stable_hash(self.options, 8))
+        if self.flow and self.flow_config().tag():
+            parts.append(self.flow_config().tag())  # another flow is another input: a run of its own
         if prep:
             parts.append("prep-" + prep)
         if self.folds:
@@ -221,6 +239,87 @@ def load_protocol_data(
     return prepared, prepared.clipset(protocol)
 
 
+def check_flow_request(config: RunConfig, spec: ModelSpec) -> FlowConfig | None:
+    """The flow a run of ``spec`` computes (None for a model without flow input), checked before any work.
+
+    Raises:
+        FlowMethodError: flow settings given to a model that reads no flow.
+        FlowUnavailableError: the method cannot run here (TV-L1 without OpenCV's contrib module).
+    """
+    if spec.inputs != "flow":
+        if config.flow:
+            raise FlowMethodError(
+                f"model {spec.name} does not read optical flow: --flow / --prep flow=... apply to "
+                "flow models (off-apexnet, ststnet, htnet) only"
+            )
+        return None
+    from mer.protocols.flow_images import registered_spec
+
+    flow = config.flow_config()
+    if registered_spec(PROTOCOLS.get(config.protocol).dataset) is None:
+        require_method(flow.method)  # a missing method is an error, never a swap
+    return flow
+
+
+@dataclass
+class RunInputs:
+    """What a run's models read.
+
+    Attributes:
+        source: Where the inputs live (the prepared cache, or the flow-image folder).
+        clips: The protocol's clips (the flow attached for flow models).
+        flow: The record of the flow (method and parameters, or the flow images), None without flow.
+        alignment: How the face crop was made (empty for flow images).
+        samples: Every prepared sample, the protocol's or not (to tell what its class map drops).
+    """
+
+    source: Path
+    clips: ClipSet
+    flow: dict[str, Any] | None = None
+    alignment: dict[str, Any] = field(default_factory=dict)
+    samples: list[Any] = field(default_factory=list)
+
+
+def load_run_inputs(
+    protocol: Protocol,
+    spec: ModelSpec,
+    recipe: Recipe,
+    flow: FlowConfig | None,
+    progress: Callable[[int, int], None] | None = None,
+) -> RunInputs:
+    """The prepared clips (with the onset → apex flow attached for flow models), or, for a dataset
+    added as flow images, those images.
+
+    Raises:
+        FlowMethodError: a flow-image dataset with a model that needs frames, or with flow settings
+            (the images are the flow).
+    """
+    from mer.protocols.flow_images import flow_image_clips
+
+    loaded = flow_image_clips(protocol, progress)
+    if loaded is not None:
+        images, clips = loaded
+        if flow is None:
+            raise FlowMethodError(
+                f"dataset {protocol.dataset} was added as flow images ({images.folder}): model {spec.name} "
+                "needs frames; only the flow models (off-apexnet, ststnet, htnet) run on it"
+            )
+        if flow != flow_config({}):
+            raise FlowMethodError(
+                f"dataset {protocol.dataset} was added as flow images: their flow is used as it is, "
+                f"so a flow setting ({flow.tag()}) has nothing to change"
+            )
+        return RunInputs(images.folder, clips, images.record())
+    prepared, clips = load_protocol_data(protocol, recipe, progress)
+    if flow is None:
+        return RunInputs(prepared.path, clips, None, prepared.alignment, prepared.samples)
+    from mer.protocols.flow import attach_flow
+
+    # onset→apex flow + strain, cached beside the frames, computed once
+    flowed = attach_flow(prepared, clips, flow)
+    return RunInputs(prepared.path, flowed, flow.to_json(), prepared.alignment, prepared.samples)
+
+
 def _fold_frame(fold: Fold, test: ClipSet, pred: Predictions, classes: tuple[str, ...]) -> pd.DataFrame:
     probs = np.asarray(pred.probs, dtype=np.float64)
     labels = np.asarray(pred.labels)
@@ -265,6 +364,9 @@ def _emotion_metrics(pred: pd.DataFrame, protocol: Protocol) -> dict[str, Any]:
     yt, yp, folds = (pred[c].to_numpy() for c in ("y_true", "y_pred", "fold"))
     m = emotion_metrics(yt, yp, protocol.classes)
     m["per_fold"] = per_fold_summary(yt, yp, folds, protocol.classes)
+    if protocol.part_of is not None:  # a composite set: each source dataset's figures as well
+        parts = np.asarray([protocol.part_of(str(s)) for s in pred["subject"]])
+        m["per_dataset"] = per_part_metrics(yt, yp, parts, protocol.classes, protocol.parts)
     return m
 
 
@@ -307,11 +409,13 @@ def _fit_predict_fold(
     fold: Fold,
     weights: Path | None,
     work_dir: Path | None = None,
+    watch: EpochLog | None = None,
 ) -> tuple[pd.DataFrame, int, int]:
     """Train and test one fold; returns its predictions table and the train / test sizes.
 
     ``work_dir`` is the fold's checkpoint folder, handed to deep models whose builder takes one, so
-    that a killed run resumes mid-fold; it is removed once the fold has been predicted.
+    that a killed run resumes mid-fold; it is removed once the fold has been predicted. ``watch`` says
+    where deep models log their epochs (train loss, LR, loss weights).
     """
     protocol = PROTOCOLS.get(config.protocol)
     spec = MODELS.get(config.model)
@@ -328,7 +432,8 @@ def _fit_predict_fold(
         options["protocol"] = protocol.name
     est = spec.build(num_classes=protocol.num_classes, size=size, seed=config.seed * 1000 + i, **options)
     train, test = clips.subset(fold.train), clips.subset(fold.test)
-    est.fit(train, test if config.select == "oracle" else None)
+    with epoch_log(watch):
+        est.fit(train, test if config.select == "oracle" else None)
     pred = est.predict(test)
     frame = TASKS.get(protocol.task).fold_frame(fold, test, pred, protocol.classes)
     if weights is not None and distributed.is_main():
@@ -368,20 +473,18 @@ def _worker_init(
     if torch.cuda.is_available():
         torch.cuda.set_device(slot % torch.cuda.device_count())
     protocol = PROTOCOLS.get(config.protocol)
-    prepared, clips = load_protocol_data(protocol, Recipe(**recipe))
-    if MODELS.get(config.model).inputs == "flow":
-        from mer.protocols.flow import attach_flow
-
-        clips = attach_flow(prepared, clips)
+    spec = MODELS.get(config.model)
+    flow = config.flow_config() if spec.inputs == "flow" else None
+    clips = load_run_inputs(protocol, spec, Recipe(**recipe), flow).clips
     _WORKER.update(config=config, size=size, clips=clips, folds=protocol.folds(clips.samples))
 
 
 def _worker_fold(
-    i: int, weights: Path | None, work_dir: Path | None = None
+    i: int, weights: Path | None, work_dir: Path | None = None, watch: EpochLog | None = None
 ) -> tuple[int, pd.DataFrame, int, int, float]:
     start = time.perf_counter()
     frame, n_train, n_test = _fit_predict_fold(
-        _WORKER["config"], _WORKER["size"], _WORKER["clips"], _WORKER["folds"][i], weights, work_dir
+        _WORKER["config"], _WORKER["size"], _WORKER["clips"], _WORKER["folds"][i], weights, work_dir, watch
     )
     return i, frame, n_train, n_test, time.perf_counter() - start
 
@@ -444,74 +547,83 @@ def check_run_id(run_id: str) -> None:
         )
 
 
-def run_bench(
+@dataclass
+class OpenRun:
+    """A run resolved, its data loaded and its record read or started (what :func:`open_run` returns).
+
+    Nothing is written by opening a run except its ``folds/`` folder: ``run.json`` is written by whoever
+    records folds (:func:`run_bench`, or the driver of ``mer bench sweep``), so that fold jobs running at
+    once on several machines never race on it.
+    """
+
+    config: RunConfig
+    size: str
+    protocol: Protocol
+    recipe: Recipe
+    clips: ClipSet
+    folds: list[Fold]
+    wanted: list[int]
+    run_dir: Path
+    meta: dict[str, Any]
+
+    def fold_file(self, i: int) -> Path:
+        return self.run_dir / "folds" / f"fold_{i:03d}.csv"
+
+    def weights_file(self, i: int) -> Path | None:
+        sw = self.config.save_weights
+        if sw == "all" or (sw == "last" and i == self.wanted[-1]):
+            return self.run_dir / "weights" / f"fold_{i:03d}.safetensors"
+        return None
+
+    def work_dir(self, i: int) -> Path:
+        return self.run_dir / "work" / f"fold_{i:03d}"
+
+    def watch(self, i: int, tensorboard: bool = False) -> EpochLog:
+        """Where fold ``i`` logs its epochs (``folds/fold_NNN.epochs.jsonl``, TensorBoard events)."""
+        tb = self.run_dir / "tensorboard" / f"fold_{i:03d}" if tensorboard else None
+        return EpochLog(self.run_dir / "folds" / f"fold_{i:03d}.epochs.jsonl", tb)
+
+    def todo(self) -> list[int]:
+        """Requested folds without a finished predictions file."""
+        return [i for i in self.wanted if not self.fold_file(i).exists()]
+
+
+def open_run(
     config: RunConfig,
     runs_dir: Path = Path("runs"),
     run_id: str | None = None,
-    on_fold: Callable[[int, int, Fold, float], None] | None = None,
     on_prepare: Callable[[int, int], None] | None = None,
-    parallel_folds: int | None = None,
-) -> RunResult:
-    """Train and evaluate ``config.model`` on every (requested) fold of ``config.protocol``.
-
-    Under ``torchrun`` every rank runs this: each fold trains data-parallel and only rank 0 writes.
-
-    Args:
-        config: The run's definition.
-        runs_dir: Parent folder of run directories.
-        run_id: Folder name (default :meth:`RunConfig.run_id`); an existing one is resumed.
-        on_fold: Progress callback ``(done, total, fold, seconds)`` after each fold.
-        on_prepare: Progress callback of the preparation ``(done, total)``.
-        parallel_folds: Folds trained at once in separate processes (sharing one GPU, or spread over
-            the visible GPUs), for models too small to fill a device. Each fold keeps its seed, so a
-            parallel run gives the numbers of a one-at-a-time run (trained networks up to float
-            rounding, since each worker runs cores / K threads). None: :func:`auto_parallel_folds`.
+) -> OpenRun:
+    """Resolve ``config`` (model, size, protocol, recipe), prepare its data and read or start its record.
 
     Raises:
         RegistryError: unknown model or protocol (the message lists the valid names).
         RunConfigError: ``run_id`` exists with another configuration.
     """
-    dinfo = distributed.init_from_env()
-    if parallel_folds is not None and parallel_folds > 1 and dinfo.world_size > 1:
-        raise RunConfigError("--parallel-folds and torchrun do not combine: use one or the other")
-    main = dinfo.is_main
     if run_id is not None:
         check_run_id(run_id)
     from mer.protocols.plan import plan_run
 
     plan = plan_run(config, run_id)  # everything but the data resolved, as --dry-run shows it
     protocol, spec, size, recipe = plan.protocol, MODELS.get(config.model), plan.size, plan.recipe
-    prepared, clips = load_protocol_data(protocol, recipe, on_prepare)
-    selection = check_selection(protocol, prepared.samples, config.allow_dropped)
-    parallel = {"folds": parallel_folds, "reason": "given (--parallel-folds)"}
-    if parallel_folds is None:
-        parallel_folds = auto_parallel_folds(spec, dinfo.world_size)
-        parallel = {"folds": parallel_folds, "reason": "1 (GPU, torchrun, or not a deep catalogue model)"}
-        if parallel_folds > 1:
-            from mer.protocols.parallel import choose_parallel_folds
-
-            choice = choose_parallel_folds(spec, size, recipe, protocol.num_classes, dict(config.options))
-            parallel_folds, parallel = choice.folds, choice.to_dict()
-            if main:
-                log.info("parallel folds: %s", choice.reason)
+    flow = check_flow_request(config, spec)
+    inputs = load_run_inputs(protocol, spec, recipe, flow, on_prepare)
+    clips, flow_record = inputs.clips, inputs.flow
+    selection = check_selection(protocol, inputs.samples or clips.samples, config.allow_dropped)
     if not selection.clean:  # only reached with --allow-dropped: said on screen, recorded below
         log.warning("--allow-dropped: %s", selection.describe())
-    if spec.inputs == "flow":  # onset→apex flow + strain, cached beside the frames, computed once
-        from mer.protocols.flow import attach_flow
-
-        clips = attach_flow(prepared, clips)
     folds = protocol.folds(clips.samples)
     wanted = parse_folds(config.folds, len(folds))
 
     run_dir = Path(runs_dir) / plan.run_id
     (run_dir / "folds").mkdir(parents=True, exist_ok=True)
-    cfg = {**asdict(config), "size": size, "recipe": asdict(recipe)}
+    cfg = {**asdict(config), "size": size, "recipe": asdict(recipe), "flow": flow_record}
     meta_path = run_dir / "run.json"
     if meta_path.exists():
         meta = json.loads(meta_path.read_text())
         _check_same(
             meta,
-            {k: cfg[k] for k in ("model", "size", "protocol", "seed", "select", "recipe", "options")},
+            {k: cfg[k] for k in ("model", "size", "protocol", "seed", "select", "recipe", "options", "flow")},
             run_dir,
         )
     else:
@@ -527,15 +639,15 @@ def run_bench(
             "classes": list(protocol.classes),
             "recipe": asdict(recipe),
             "recipe_name": config.options.get("recipe", "paper"),
+            "flow": flow_record,
             **plan.record(),
-            "alignment": prepared.alignment,
+            "alignment": inputs.alignment,
             "seed": config.seed,
             "select": config.select,
             "options": config.options,
             "reconstruction": spec.reconstruction,
-            "prepared": str(prepared.path),
+            "prepared": str(inputs.source),
             "allow_dropped": config.allow_dropped,
-            "parallel_folds": parallel,
             "dropped": None if selection.clean else selection.to_dict(),
             "n_folds": len(folds),
             "folds_requested": wanted,
@@ -546,19 +658,114 @@ def run_bench(
             **environment(),
         }
     meta["folds_requested"] = sorted(set(meta.get("folds_requested", [])) | set(wanted))
+    return OpenRun(config, size, protocol, recipe, clips, folds, wanted, run_dir, meta)
 
-    def fold_file(i: int) -> Path:
-        return run_dir / "folds" / f"fold_{i:03d}.csv"
 
-    def weights_file(i: int) -> Path | None:
-        if config.save_weights == "all" or (config.save_weights == "last" and i == wanted[-1]):
-            return run_dir / "weights" / f"fold_{i:03d}.safetensors"
-        return None
+def write_fold(
+    run: OpenRun, i: int, frame: pd.DataFrame, n_train: int, n_test: int, seconds: float
+) -> dict[str, Any]:
+    """Store fold ``i``'s predictions (``folds/fold_NNN.csv``) and its record (``fold_NNN.json``, read
+    back by :func:`fold_records`), both atomically; returns the record."""
+    entry = {
+        "name": run.folds[i].name,
+        "status": "done",
+        "n_test": n_test,
+        "n_train": n_train,
+        "seconds": round(seconds, 3),
+        "finished": _now(),
+    }
+    atomic_write_text(run.fold_file(i), frame.to_csv(index=False))
+    atomic_write_json(run.fold_file(i).with_suffix(".json"), entry)
+    return entry
 
-    def work_dir(i: int) -> Path:
-        return run_dir / "work" / f"fold_{i:03d}"
 
-    todo = [i for i in wanted if not fold_file(i).exists()]
+def train_fold(run: OpenRun, i: int, tensorboard: bool = False) -> dict[str, Any]:
+    """Train and test fold ``i`` of an opened run in this process and store it (:func:`write_fold`);
+    ``run.json`` is left to the caller."""
+    start = time.perf_counter()
+    frame, n_train, n_test = _fit_predict_fold(
+        run.config,
+        run.size,
+        run.clips,
+        run.folds[i],
+        run.weights_file(i),
+        run.work_dir(i),
+        run.watch(i, tensorboard),
+    )
+    return write_fold(run, i, frame, n_train, n_test, time.perf_counter() - start)
+
+
+def fold_records(run: OpenRun) -> dict[str, Any]:
+    """Per-fold records of the finished requested folds, from their ``fold_NNN.json`` (folds finished
+    before those files existed get a bare record)."""
+    out = {}
+    for i in run.wanted:
+        if run.fold_file(i).exists():
+            side = run.fold_file(i).with_suffix(".json")
+            out[str(i)] = (
+                json.loads(side.read_text())
+                if side.exists()
+                else run.meta["folds"].get(str(i), {"name": run.folds[i].name, "status": "done"})
+            )
+    return out
+
+
+def _parallelism(run: OpenRun, given: int | None, world_size: int, main: bool) -> tuple[int, dict[str, Any]]:
+    """Folds trained at once and the record of why (``parallel_folds`` in run.json)."""
+    if given is not None:
+        return given, {"folds": given, "reason": f"{given} (given: --parallel-folds)"}
+    spec = MODELS.get(run.config.model)
+    k = auto_parallel_folds(spec, world_size)
+    if k <= 1:
+        return 1, {"folds": 1, "reason": "1 (GPU, torchrun, or not a deep model of mer's catalogue)"}
+    from mer.protocols.parallel import choose_parallel_folds
+
+    choice = choose_parallel_folds(
+        spec, run.size, run.recipe, run.protocol.num_classes, dict(run.config.options)
+    )
+    if main:
+        log.info("parallel folds: %s", choice.reason)
+    return choice.folds, choice.to_dict()
+
+
+def run_bench(
+    config: RunConfig,
+    runs_dir: Path = Path("runs"),
+    run_id: str | None = None,
+    on_fold: Callable[[int, int, Fold, float], None] | None = None,
+    on_prepare: Callable[[int, int], None] | None = None,
+    parallel_folds: int | None = None,
+    tensorboard: bool = False,
+) -> RunResult:
+    """Train and evaluate ``config.model`` on every (requested) fold of ``config.protocol``.
+
+    Under ``torchrun`` every rank runs this: each fold trains data-parallel and only rank 0 writes.
+
+    Args:
+        config: The run's definition.
+        runs_dir: Parent folder of run directories.
+        run_id: Folder name (default :meth:`RunConfig.run_id`); an existing one is resumed.
+        on_fold: Progress callback ``(done, total, fold, seconds)`` after each fold.
+        on_prepare: Progress callback of the preparation ``(done, total)``.
+        parallel_folds: Folds trained at once in separate processes (sharing one GPU, or spread over
+            the visible GPUs), for models too small to fill a device. Each fold keeps its seed, so a
+            parallel run gives the numbers of a one-at-a-time run (trained networks up to float
+            rounding, since each worker runs cores / K threads). None: :func:`auto_parallel_folds`.
+        tensorboard: Also write each fold's epochs as TensorBoard events under ``tensorboard/``.
+
+    Raises:
+        RegistryError: unknown model or protocol (the message lists the valid names).
+        RunConfigError: ``run_id`` exists with another configuration.
+    """
+    dinfo = distributed.init_from_env()
+    if parallel_folds is not None and parallel_folds > 1 and dinfo.world_size > 1:
+        raise RunConfigError("--parallel-folds and torchrun do not combine: use one or the other")
+    main = dinfo.is_main
+    run = open_run(config, runs_dir, run_id, on_prepare)
+    folds, wanted, meta, meta_path = run.folds, run.wanted, run.meta, run.run_dir / "run.json"
+    parallel_folds, meta["parallel_folds"] = _parallelism(run, parallel_folds, dinfo.world_size, main)
+
+    todo = run.todo()
     distributed.barrier()  # every rank has its to-do list before rank 0 writes anything
     resumed = len(wanted) - len(todo)
     done = resumed
@@ -566,14 +773,7 @@ def run_bench(
     def record(i: int, frame: pd.DataFrame, n_train: int, n_test: int, seconds: float) -> None:
         nonlocal done
         if main:
-            atomic_write_text(fold_file(i), frame.to_csv(index=False))
-            meta["folds"][str(i)] = {
-                "name": folds[i].name,
-                "status": "done",
-                "n_test": n_test,
-                "n_train": n_train,
-                "seconds": round(seconds, 3),
-            }
+            meta["folds"][str(i)] = write_fold(run, i, frame, n_train, n_test, seconds)
             atomic_write_json(meta_path, meta)
         done += 1
         if on_fold:
@@ -586,23 +786,32 @@ def run_bench(
         k = min(parallel_folds, len(todo))
         ctx = mp.get_context("spawn")  # CUDA cannot be used in forked children
         level = logging.getLogger("mer").level  # set by the CLI (INFO, or WARNING under --quiet)
-        init = (config, size, asdict(recipe), ctx.Value("i", 0), max(1, available_cores() // k), level)
+        cores = max(1, available_cores() // k)
+        init = (config, run.size, asdict(run.recipe), ctx.Value("i", 0), cores, level)
         with ProcessPoolExecutor(k, mp_context=ctx, initializer=_worker_init, initargs=init) as pool:
-            jobs = [pool.submit(_worker_fold, i, weights_file(i), work_dir(i)) for i in todo]
+            jobs = [
+                pool.submit(_worker_fold, i, run.weights_file(i), run.work_dir(i), run.watch(i, tensorboard))
+                for i in todo
+            ]
             collect_folds(jobs, record)
     else:
         for i in todo:
             start = time.perf_counter()
             frame, n_train, n_test = _fit_predict_fold(
-                config, size, clips, folds[i], weights_file(i), work_dir(i)
+                config,
+                run.size,
+                run.clips,
+                folds[i],
+                run.weights_file(i),
+                run.work_dir(i),
+                run.watch(i, tensorboard) if main else None,
             )
             record(i, frame, n_train, n_test, time.perf_counter() - start)
 
     if not main:  # rank 0 writes predictions and metrics; the others are done
-        return RunResult(run_dir, None, done, len(folds), resumed)
-    for i in wanted:  # folds finished before a resume keep their record
-        meta["folds"].setdefault(str(i), {"name": folds[i].name, "status": "done"})
-    return finalize(run_dir, meta, protocol)
+        return RunResult(run.run_dir, None, done, len(folds), resumed)
+    meta["folds"].update(fold_records(run))  # folds finished before a resume keep their record
+    return finalize(run.run_dir, meta, run.protocol)
 
 
 def finalize(run_dir: Path, meta: dict[str, Any], protocol: Protocol) -> RunResult:
@@ -626,8 +835,8 @@ def merge_runs(run_dirs: list[Path], out_dir: Path) -> RunResult:
     """Join runs made with disjoint ``--folds`` (e.g. on several machines) into one run.
 
     Raises:
-        RunConfigError: the runs differ in model, size, protocol, seed, selection, recipe or options,
-            or two of them hold the same fold.
+        RunConfigError: the runs differ in model, size, protocol, seed, selection, recipe, options or
+            optical flow (method and parameters), or two of them hold the same fold.
         OptionValueError: ``out_dir`` exists and is not empty (nothing is overwritten).
     """
     if not run_dirs:
@@ -639,7 +848,8 @@ def merge_runs(run_dirs: list[Path], out_dir: Path) -> RunResult:
             raise MissingInputError(f"not a run directory (no run.json): {d}")
         metas.append(json.loads(p.read_text()))
     keys = (
-        "model", "size", "protocol", "protocol_version", "seed", "select", "recipe", "options", "training"
+        "model", "size", "protocol", "protocol_version", "seed", "select", "recipe", "options", "training",
+        "flow",
     )  # fmt: skip
     first = metas[0]
     for d, m in zip(run_dirs[1:], metas[1:], strict=True):

@@ -270,6 +270,10 @@ def test_k710_b16_layout_maps_onto_the_base_encoder(shared_fixtures):
         k710[f"backbone.{key}"] = torch.empty(shape, device="meta")
     k710 |= {"backbone.transformer.proj.1.weight": torch.empty(400, 768, device="meta")}
     k710 |= {"backbone.transformer.proj.1.bias": torch.empty(400, device="meta")}
+    # the assumed layout is the real file's: its float32 tensors fill the catalogue's 458,289,355 bytes
+    # but for ~80 kB of pickle framing (with local MHRA, 8 blocks or kernel 3 they would not fit)
+    tensor_bytes = sum(4 * t.numel() for t in k710.values())
+    assert 0 < 458_289_355 - tensor_bytes < 100_000
     report = convert_uniformerv2_state(k710, "base")
     assert report.mismatched == [] and report.unused == []
     assert report.dropped == ["transformer.proj.1.weight", "transformer.proj.1.bias"]
