@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from mer import errors
-from mer.errors import BadInputError, MissingInputError
+from mer.errors import BadInputError, MissingInputError, OptionValueError
 from mer.protocols.io import atomic_write_json, atomic_write_text, file_sha256
 
 FORMAT = "mer-artifact/1"
@@ -378,7 +378,7 @@ def build_from_config(config: ArtifactConfig, weights: Path) -> Any:
     seed = config.seed * 1000 + (config.fold or 0)
     est = spec.build(num_classes=config.num_classes, size=size, seed=seed, **config.build_options())
     if not hasattr(est, "load_state_dict"):
-        raise TypeError(
+        raise OptionValueError(
             f"model {config.model} cannot load saved weights (its estimator has no load_state_dict)"
         )
     est.load_state_dict(state)
