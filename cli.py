@@ -797,11 +797,15 @@ def zoo_info(
         str, typer.Argument(help="Catalogue name, hf-hub:org/name, local-dir:PATH or run:RUN_ID.")
     ],
     runs_dir: Annotated[Path, typer.Option(help="Where run: looks.")] = Path("runs"),
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON (the only form: accepted for scripts).")
+    ] = False,
 ) -> None:
-    """Describe a model: catalogue entry, and its artifact config when it is local or cached."""
+    """Describe a model (JSON): catalogue entry, and its artifact config when it is local or cached."""
+    from mer.cli_output import emit_json
     from mer.zoo.hub import describe
 
-    console.print_json(json.dumps(describe(name, runs_dir), default=str))
+    emit_json(console, describe(name, runs_dir))
 
 
 @zoo_app.command("convert")

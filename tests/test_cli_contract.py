@@ -224,3 +224,12 @@ def test_progress_of_synth_and_per_epoch_lines_of_a_fold(tmp_path):
     assert any("epoch 2/2" in line for line in lines)
     r = CliRunner().invoke(app, ["--quiet", *run, "--run-id", "quiet"])
     assert r.exit_code == 0 and "epoch 1/2" not in r.stderr
+
+
+def test_readme_documents_every_exit_code():
+    import re
+
+    text = (REPO / "README.md").read_text()
+    table = text[text.index("Exit codes:") :].split("\n\n")[1]
+    documented = {int(m) for m in re.findall(r"^\| (\d) \|", table, re.M)}
+    assert documented == {int(c) for c in errors.ExitCode}

@@ -181,6 +181,8 @@ def test_artifact_config_is_covered_by_its_checksum_and_validated(tmp_path):
     """Every field of config.json, not only the weights: an edit is refused (exit 4 through the CLI),
     and a config whose checksum was recomputed after a bad edit is refused by field (``frames: 1e9``
     would otherwise make the loader sample a billion frames)."""
+    import cv2
+
     from mer.cli import app
     from mer.zoo.artifact import CONFIG_FILE, config_digest
 
@@ -192,7 +194,10 @@ def test_artifact_config_is_covered_by_its_checksum_and_validated(tmp_path):
         path.write_text(json.dumps({**good, field: value}))
         with pytest.raises(IntegrityError, match="config_sha256"):
             load_artifact(f"local-dir:{folder}")
-    r = CliRunner().invoke(app, ["predict", str(tmp_path), "--model", f"local-dir:{folder}"])
+    clip = tmp_path / "clip"
+    clip.mkdir()
+    cv2.imwrite(str(clip / "0.png"), np.zeros((8, 8, 3), np.uint8))
+    r = CliRunner().invoke(app, ["predict", str(clip), "--model", f"local-dir:{folder}"])
     assert r.exit_code == 4 and "edited or damaged" in r.output  # an integrity failure
     del good["config_sha256"]
     path.write_text(json.dumps(good))
@@ -209,5 +214,5 @@ def test_artifact_config_is_covered_by_its_checksum_and_validated(tmp_path):
         path.write_text(json.dumps(data))
         with pytest.raises(ValueError, match=why):
             load_artifact(f"local-dir:{folder}")
-    r = CliRunner().invoke(app, ["predict", str(tmp_path), "--model", f"local-dir:{folder}"])
+    r = CliRunner().invoke(app, ["predict", str(clip), "--model", f"local-dir:{folder}"])
     assert r.exit_code == 3 and "chance: unknown option" in r.output  # bad input
