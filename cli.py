@@ -420,6 +420,11 @@ def data_prepare(
         result = prepare(name, root, recipe, annotations=annotations, workers=workers, progress=tick)
     state = "prepared" if result.created else "already prepared (no-op)"
     console.print(f"{name}: {len(result.samples)} clips {state} → {result.path}")
+    al = result.alignment
+    if al and al.get("asked") != "none":  # which aligner cropped how many clips, and why a fallback ran
+        used = ", ".join(f"{k} {v}" for k, v in al.get("clips_per_aligner", {}).items())
+        why = f"; {al['asked']} unavailable: {al['unavailable']}" if al.get("unavailable") else ""
+        console.print(f"  face crop: asked {al['asked']}; clips per aligner: {used}{why}", highlight=False)
     for issue in result.issues[:20]:
         console.print(f"  [yellow]note[/yellow] {issue}", highlight=False)
     if len(result.issues) > 20:
@@ -451,6 +456,10 @@ def _print_metrics(metrics: dict) -> None:
             for c, v in per.items()
         ]
         console.print(_table("per class", ["class", "F1", "recall", "support"], crow))
+        parts = metrics.get("per_dataset") or {}
+        if parts:  # a composite set (MEGC2019): each source dataset's figures
+            prow = [[p, f"{v['uf1']:.4f}", f"{v['uar']:.4f}", str(v["n_samples"])] for p, v in parts.items()]
+            console.print(_table("per source dataset", ["dataset", "UF1", "UAR", "samples"], prow))
     else:
         console.print_json(json.dumps({k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}))
 

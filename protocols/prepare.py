@@ -252,6 +252,9 @@ def prepare(
             )
         root = Path(entry["root"])
     root = Path(root)
+    recorded = dataset_entry(dataset) or {}
+    if recorded.get("layout") and Path(recorded["root"]).resolve() == root.resolve():
+        LAYOUTS.get(recorded["layout"])(root, None)  # flow images: no frames to prepare (says so)
     sheet = resolve_sheet(spec, root, annotations)
     out = cache_dir(dataset, recipe, sheet, root)
     if (out / "meta.json").exists():

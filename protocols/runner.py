@@ -617,7 +617,9 @@ def open_run(
 
     run_dir = Path(runs_dir) / plan.run_id
     (run_dir / "folds").mkdir(parents=True, exist_ok=True)
-    cfg = {**asdict(config), "size": size, "recipe": asdict(recipe), "flow": flow_record}
+    # recipe.key(): the fields that define the cache (a new field at its default leaves out, so a run
+    # made before it existed still resumes and merges)
+    cfg = {**asdict(config), "size": size, "recipe": recipe.key(), "flow": flow_record}
     meta_path = run_dir / "run.json"
     if meta_path.exists():
         meta = json.loads(meta_path.read_text())
@@ -637,7 +639,7 @@ def open_run(
             "dataset": protocol.dataset,
             "task": protocol.task,
             "classes": list(protocol.classes),
-            "recipe": asdict(recipe),
+            "recipe": recipe.key(),
             "recipe_name": config.options.get("recipe", "paper"),
             "flow": flow_record,
             **plan.record(),

@@ -192,6 +192,7 @@ def test_preparation_is_in_run_json_the_run_id_and_merge_refuses_other_recipes(t
     )
     meta = json.loads((d1 / "run.json").read_text())
     assert meta["recipe"]["frames"] in (5, 6) and meta["preparation_sources"]["frames"] == "user"
+    assert "pool" not in meta["recipe"]  # as runs made before the field existed: they still resume
     assert meta["release"]["kind"] == "as-is" and "alignment" in meta and meta["selection"].startswith("last")
     with pytest.raises(RunConfigError, match="recipe"):
         merge_runs([d1, d2], tmp_path / "merged")
