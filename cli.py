@@ -88,7 +88,22 @@ def _main(
     from mer.cli_errors import configure_logging, debug_from_env
 
     _state["debug"] = debug or debug_from_env()
-    configure_logging(logging.WARNING if quiet else logging.INFO)
+    configure_logging(logging.WARNING if quiet else logging.INFO, err)
+
+
+@app.command("env")
+def env(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Versions of mer and its packages, CUDA, devices, memory and mer's folders (for bug reports)."""
+    from mer.cli_output import emit_json
+    from mer.envreport import environment_report, format_report
+
+    report = environment_report()
+    if as_json:
+        emit_json(console, report)
+    else:
+        console.file.write(format_report(report) + "\n")
 
 
 def _load() -> None:
@@ -321,9 +336,17 @@ def data_synth(
     from mer.protocols.config import add_dataset
     from mer.protocols.synthme import write_synthme
 
-    sheet = write_synthme(
-        out, subjects=subjects, clips_per_subject=clips_per_subject, seed=seed, width=width, height=height
-    )
+    with _progress() as progress:
+        task = progress.add_task("synth", total=subjects * clips_per_subject, info="")
+        sheet = write_synthme(
+            out,
+            subjects=subjects,
+            clips_per_subject=clips_per_subject,
+            seed=seed,
+            width=width,
+            height=height,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
     if add:
         add_dataset("synthme", out)
     console.print(f"wrote {subjects * clips_per_subject} clips to {out} (sheet {sheet.name})")
@@ -476,6 +499,14 @@ def bench_run(
         list[str] | None, typer.Option("--option", "-o", help="Model option KEY=VALUE.")
     ] = None,
     save_weights: Annotated[str, typer.Option(help="none | last | all")] = "none",
+    allow_dropped: Annotated[
+        bool,
+        typer.Option(
+            "--allow-dropped",
+            help="Run even when samples with an unknown emotion are dropped or a class is empty "
+            "(recorded in run.json).",
+        ),
+    ] = False,
     init: Annotated[
         str | None,
         typer.Option(
@@ -542,13 +573,14 @@ def bench_run(
         select=select,
         options=options,
         save_weights=save_weights,
+        allow_dropped=allow_dropped,
         recipe=prep_overrides(
             prep, align=align, sampler=sampler, frames=frames, size=image_size, resize_short=resize_short
         ),
         flow={} if flow is None else {"flow": flow},
     )
     if as_json and not dry_run:
-        raise ValueError("--json goes with --dry-run (a run prints its metrics)")
+        raise OptionValueError("--json goes with --dry-run (a run prints its metrics)")
     if dry_run:
         from mer.protocols.plan import format_plan, plan_run
 
@@ -592,7 +624,9 @@ def bench_merge(
 
 @leaderboard_app.command("show")
 def leaderboard_show(
-    runs_dir: Annotated[Path, typer.Option("--runs", help="Folder of run directories.")] = Path("runs"),
+    runs_dir: Annotated[
+        Path, typer.Option("--runs-dir", "--runs", help="Folder of run directories (--runs: old name).")
+    ] = Path("runs"),
     details: Annotated[
         bool, typer.Option("--details", help="Also every field that shapes each number (run.json).")
     ] = False,
@@ -608,7 +642,9 @@ def leaderboard_show(
 @leaderboard_app.command("build")
 @friendly_errors
 def leaderboard_build(
-    runs_dir: Annotated[Path, typer.Option("--runs", help="Folder searched for runs.")] = Path("runs"),
+    runs_dir: Annotated[
+        Path, typer.Option("--runs-dir", "--runs", help="Folder searched for runs (--runs: old name).")
+    ] = Path("runs"),
     out: Annotated[
         Path | None,
         typer.Option(
@@ -770,11 +806,15 @@ def zoo_info(
         str, typer.Argument(help="Catalogue name, hf-hub:org/name, local-dir:PATH or run:RUN_ID.")
     ],
     runs_dir: Annotated[Path, typer.Option(help="Where run: looks.")] = Path("runs"),
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON (the only form: accepted for scripts).")
+    ] = False,
 ) -> None:
-    """Describe a model: catalogue entry, and its artifact config when it is local or cached."""
+    """Describe a model (JSON): catalogue entry, and its artifact config when it is local or cached."""
+    from mer.cli_output import emit_json
     from mer.zoo.hub import describe
 
-    console.print_json(json.dumps(describe(name, runs_dir), default=str))
+    emit_json(console, describe(name, runs_dir))
 
 
 @zoo_app.command("convert")
@@ -821,23 +861,29 @@ def predict(
     _load()
     from mer.zoo.predict import expand_clips, predict_clips
 
-    report = predict_clips(
-        clips,
-        model,
-        onset=onset,
-        apex=apex,
-        offset=offset,
-        align=align,
-        runs_dir=runs_dir,
-        top_aus=top_aus,
-        on_skip=lambda c, why: err.print(f"[yellow]skipped[/yellow] {c}: {why}", highlight=False),
-    )
+    many = len(expand_clips(clips)) > 1
+    with _progress(disable=not many) as progress:
+        task = progress.add_task("predict", total=None, info="")
+        report = predict_clips(
+            clips,
+            model,
+            onset=onset,
+            apex=apex,
+            offset=offset,
+            align=align,
+            runs_dir=runs_dir,
+            top_aus=top_aus,
+            on_skip=lambda c, why: progress.console.print(
+                f"[yellow]skipped[/yellow] {c}: {why}", highlight=False
+            ),
+            on_clip=lambda done, total: progress.update(task, completed=done, total=total),
+        )
     if out is not None:
         report.table().to_csv(out, index=False)
         err.print(f"wrote {out}", highlight=False)
     if as_json:
         console.print_json(json.dumps(report.to_dict()))
-    elif out is None and len(expand_clips(clips)) > 1:
+    elif out is None and many:
         print(report.table().to_csv(index=False), end="")
     elif out is None:
         for r in report.results:

@@ -114,10 +114,10 @@ def _load_init(model: MerClip, init: str) -> None:
         converted = {k: v for k, v in report.converted.items() if not k.startswith("head.")}  # new classes
         log.info("init from %s:\n%s", path, report.summary())
     if not converted:
-        raise ValueError(f"{path}: no tensor of this checkpoint is a UniFormerV2 / MER-CLIP vision weight")
+        raise BadInputError(f"{path}: no tensor of this checkpoint is a UniFormerV2 / MER-CLIP vision weight")
     missing, unexpected = model.load_state_dict(converted, strict=False)
     if unexpected:
-        raise ValueError(f"{path}: tensors with no place in the model: {unexpected[:5]}...")
+        raise BadInputError(f"{path}: tensors with no place in the model: {unexpected[:5]}...")
 
 
 def check_init(size: str, init: str | None) -> None:

@@ -178,7 +178,7 @@ def test_preparation_is_in_run_json_the_run_id_and_merge_refuses_other_recipes(t
 
     from mer.protocols.runner import RunConfigError, merge_runs
 
-    small_synth(tmp_path / "synth", subjects=3, clips=4)
+    small_synth(tmp_path / "synth", subjects=3, clips=6)  # 3×4 leaves "positive" empty: refused
     runs = tmp_path / "runs"
     common = ["bench", "run", "--model", "chance", "--protocol", "loso-synth-3", "--runs-dir", str(runs)]
     r1 = CliRunner().invoke(app, [*common, "--folds", "0", "--frames", "6", "--image-size", "32"])
@@ -192,6 +192,7 @@ def test_preparation_is_in_run_json_the_run_id_and_merge_refuses_other_recipes(t
     )
     meta = json.loads((d1 / "run.json").read_text())
     assert meta["recipe"]["frames"] in (5, 6) and meta["preparation_sources"]["frames"] == "user"
+    assert "pool" not in meta["recipe"]  # as runs made before the field existed: they still resume
     assert meta["release"]["kind"] == "as-is" and "alignment" in meta and meta["selection"].startswith("last")
     with pytest.raises(RunConfigError, match="recipe"):
         merge_runs([d1, d2], tmp_path / "merged")
