@@ -88,7 +88,22 @@ def _main(
     from mer.cli_errors import configure_logging, debug_from_env
 
     _state["debug"] = debug or debug_from_env()
-    configure_logging(logging.WARNING if quiet else logging.INFO)
+    configure_logging(logging.WARNING if quiet else logging.INFO, err)
+
+
+@app.command("env")
+def env(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Versions of mer and its packages, CUDA, devices, memory and mer's folders (for bug reports)."""
+    from mer.cli_output import emit_json
+    from mer.envreport import environment_report, format_report
+
+    report = environment_report()
+    if as_json:
+        emit_json(console, report)
+    else:
+        console.file.write(format_report(report) + "\n")
 
 
 def _load() -> None:
@@ -234,9 +249,16 @@ def data_list(
         prepared = mer_home() / "prepared" / name
         n = len(list(prepared.glob("*/meta.json"))) if prepared.is_dir() else 0
         rows.append(
-            {"name": name, "title": spec.title, "root": root or None, "found": found, "prepared caches": n}
+            {
+                "name": name,
+                "title": spec.title,
+                "root": root or None,
+                "release": entry.get("release"),  # raw frames get a face crop (mer.protocols.release)
+                "found": found,
+                "prepared caches": n,
+            }
         )
-    columns = ["name", "title", "root", "found", "prepared caches"]
+    columns = ["name", "title", "root", "release", "found", "prepared caches"]
     emit_table(console, "datasets", columns, rows, as_json)
 
 
@@ -314,9 +336,17 @@ def data_synth(
     from mer.protocols.config import add_dataset
     from mer.protocols.synthme import write_synthme
 
-    sheet = write_synthme(
-        out, subjects=subjects, clips_per_subject=clips_per_subject, seed=seed, width=width, height=height
-    )
+    with _progress() as progress:
+        task = progress.add_task("synth", total=subjects * clips_per_subject, info="")
+        sheet = write_synthme(
+            out,
+            subjects=subjects,
+            clips_per_subject=clips_per_subject,
+            seed=seed,
+            width=width,
+            height=height,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
     if add:
         add_dataset("synthme", out)
     console.print(f"wrote {subjects * clips_per_subject} clips to {out} (sheet {sheet.name})")
@@ -390,6 +420,11 @@ def data_prepare(
         result = prepare(name, root, recipe, annotations=annotations, workers=workers, progress=tick)
     state = "prepared" if result.created else "already prepared (no-op)"
     console.print(f"{name}: {len(result.samples)} clips {state} → {result.path}")
+    al = result.alignment
+    if al and al.get("asked") != "none":  # which aligner cropped how many clips, and why a fallback ran
+        used = ", ".join(f"{k} {v}" for k, v in al.get("clips_per_aligner", {}).items())
+        why = f"; {al['asked']} unavailable: {al['unavailable']}" if al.get("unavailable") else ""
+        console.print(f"  face crop: asked {al['asked']}; clips per aligner: {used}{why}", highlight=False)
     for issue in result.issues[:20]:
         console.print(f"  [yellow]note[/yellow] {issue}", highlight=False)
     if len(result.issues) > 20:
@@ -421,6 +456,10 @@ def _print_metrics(metrics: dict) -> None:
             for c, v in per.items()
         ]
         console.print(_table("per class", ["class", "F1", "recall", "support"], crow))
+        parts = metrics.get("per_dataset") or {}
+        if parts:  # a composite set (MEGC2019): each source dataset's figures
+            prow = [[p, f"{v['uf1']:.4f}", f"{v['uar']:.4f}", str(v["n_samples"])] for p, v in parts.items()]
+            console.print(_table("per source dataset", ["dataset", "UF1", "UAR", "samples"], prow))
     else:
         console.print_json(json.dumps({k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}))
 
@@ -460,6 +499,14 @@ def bench_run(
         list[str] | None, typer.Option("--option", "-o", help="Model option KEY=VALUE.")
     ] = None,
     save_weights: Annotated[str, typer.Option(help="none | last | all")] = "none",
+    allow_dropped: Annotated[
+        bool,
+        typer.Option(
+            "--allow-dropped",
+            help="Run even when samples with an unknown emotion are dropped or a class is empty "
+            "(recorded in run.json).",
+        ),
+    ] = False,
     init: Annotated[
         str | None,
         typer.Option(
@@ -526,13 +573,14 @@ def bench_run(
         select=select,
         options=options,
         save_weights=save_weights,
+        allow_dropped=allow_dropped,
         recipe=prep_overrides(
             prep, align=align, sampler=sampler, frames=frames, size=image_size, resize_short=resize_short
         ),
         flow={} if flow is None else {"flow": flow},
     )
     if as_json and not dry_run:
-        raise ValueError("--json goes with --dry-run (a run prints its metrics)")
+        raise OptionValueError("--json goes with --dry-run (a run prints its metrics)")
     if dry_run:
         from mer.protocols.plan import format_plan, plan_run
 
@@ -576,7 +624,9 @@ def bench_merge(
 
 @leaderboard_app.command("show")
 def leaderboard_show(
-    runs_dir: Annotated[Path, typer.Option("--runs", help="Folder of run directories.")] = Path("runs"),
+    runs_dir: Annotated[
+        Path, typer.Option("--runs-dir", "--runs", help="Folder of run directories (--runs: old name).")
+    ] = Path("runs"),
     details: Annotated[
         bool, typer.Option("--details", help="Also every field that shapes each number (run.json).")
     ] = False,
@@ -592,7 +642,9 @@ def leaderboard_show(
 @leaderboard_app.command("build")
 @friendly_errors
 def leaderboard_build(
-    runs_dir: Annotated[Path, typer.Option("--runs", help="Folder searched for runs.")] = Path("runs"),
+    runs_dir: Annotated[
+        Path, typer.Option("--runs-dir", "--runs", help="Folder searched for runs (--runs: old name).")
+    ] = Path("runs"),
     out: Annotated[
         Path | None,
         typer.Option(
@@ -754,11 +806,15 @@ def zoo_info(
         str, typer.Argument(help="Catalogue name, hf-hub:org/name, local-dir:PATH or run:RUN_ID.")
     ],
     runs_dir: Annotated[Path, typer.Option(help="Where run: looks.")] = Path("runs"),
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON (the only form: accepted for scripts).")
+    ] = False,
 ) -> None:
-    """Describe a model: catalogue entry, and its artifact config when it is local or cached."""
+    """Describe a model (JSON): catalogue entry, and its artifact config when it is local or cached."""
+    from mer.cli_output import emit_json
     from mer.zoo.hub import describe
 
-    console.print_json(json.dumps(describe(name, runs_dir), default=str))
+    emit_json(console, describe(name, runs_dir))
 
 
 @zoo_app.command("convert")
@@ -805,23 +861,29 @@ def predict(
     _load()
     from mer.zoo.predict import expand_clips, predict_clips
 
-    report = predict_clips(
-        clips,
-        model,
-        onset=onset,
-        apex=apex,
-        offset=offset,
-        align=align,
-        runs_dir=runs_dir,
-        top_aus=top_aus,
-        on_skip=lambda c, why: err.print(f"[yellow]skipped[/yellow] {c}: {why}", highlight=False),
-    )
+    many = len(expand_clips(clips)) > 1
+    with _progress(disable=not many) as progress:
+        task = progress.add_task("predict", total=None, info="")
+        report = predict_clips(
+            clips,
+            model,
+            onset=onset,
+            apex=apex,
+            offset=offset,
+            align=align,
+            runs_dir=runs_dir,
+            top_aus=top_aus,
+            on_skip=lambda c, why: progress.console.print(
+                f"[yellow]skipped[/yellow] {c}: {why}", highlight=False
+            ),
+            on_clip=lambda done, total: progress.update(task, completed=done, total=total),
+        )
     if out is not None:
         report.table().to_csv(out, index=False)
         err.print(f"wrote {out}", highlight=False)
     if as_json:
         console.print_json(json.dumps(report.to_dict()))
-    elif out is None and len(expand_clips(clips)) > 1:
+    elif out is None and many:
         print(report.table().to_csv(index=False), end="")
     elif out is None:
         for r in report.results:

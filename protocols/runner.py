@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import json
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -31,7 +32,9 @@ from mer.protocols.io import atomic_write_json, atomic_write_text, stable_hash
 from mer.protocols.metrics import emotion_metrics, per_fold_summary, per_part_metrics
 from mer.protocols.prepare import PreparedSet, Recipe, prepare
 from mer.protocols.protocol import PROTOCOLS, Fold, Protocol, parse_folds
+from mer.protocols.selection import check_selection
 from mer.registry import Registry
+from mer.resources import available_cores
 from mer.zoo import distributed
 from mer.zoo.api import MODELS, ModelSpec, Predictions
 from mer.zoo.watch import EpochLog, epoch_log
@@ -50,6 +53,22 @@ class TaskHooks:
     metrics: Callable[[pd.DataFrame, Protocol], dict[str, Any]]
     fold_frame: Callable[[Fold, ClipSet, Predictions, tuple[str, ...]], pd.DataFrame]
 
+
+log = logging.getLogger("mer.runner")
+_CURRENT_FOLD: list[str] = []  # the fold this process is training, named in the training loop's lines
+
+
+class _FoldPrefix(logging.Filter):
+    """Prefixes the training loop's per-epoch lines with the fold they belong to."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _CURRENT_FOLD and not getattr(record, "mer_fold", None):
+            record.mer_fold = _CURRENT_FOLD[-1]
+            record.msg = f"{_CURRENT_FOLD[-1]}: {record.msg}"
+        return True
+
+
+logging.getLogger("mer.train").addFilter(_FoldPrefix())
 
 # Task name → its hooks; "emotion" is registered below, other tasks (AU detection) register themselves.
 TASKS: Registry[TaskHooks] = Registry("task")
@@ -73,6 +92,8 @@ class RunConfig:
         recipe: Preparation overrides (frames, size, sampler, align...).
         options: Model options passed to its builder.
         save_weights: "none", "last" (the last fold's model) or "all".
+        allow_dropped: Run even when the protocol drops samples with an unknown emotion or leaves a
+            class empty (:mod:`mer.protocols.selection`); recorded in run.json.
         flow: Optical-flow settings of flow models (``{"flow": "farneback"}``, parameters by name; see
             :func:`mer.protocols.flow.flow_config`); empty = TV-L1 with its defaults. Keys ``flow`` and
             ``flow.*`` given among the preparation overrides (``--prep flow=farneback``) move here.
@@ -87,6 +108,7 @@ class RunConfig:
     recipe: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     save_weights: str = "none"
+    allow_dropped: bool = False
     flow: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -248,12 +270,14 @@ class RunInputs:
         clips: The protocol's clips (the flow attached for flow models).
         flow: The record of the flow (method and parameters, or the flow images), None without flow.
         alignment: How the face crop was made (empty for flow images).
+        samples: Every prepared sample, the protocol's or not (to tell what its class map drops).
     """
 
     source: Path
     clips: ClipSet
     flow: dict[str, Any] | None = None
     alignment: dict[str, Any] = field(default_factory=dict)
+    samples: list[Any] = field(default_factory=list)
 
 
 def load_run_inputs(
@@ -288,11 +312,12 @@ def load_run_inputs(
         return RunInputs(images.folder, clips, images.record())
     prepared, clips = load_protocol_data(protocol, recipe, progress)
     if flow is None:
-        return RunInputs(prepared.path, clips, None, prepared.alignment)
+        return RunInputs(prepared.path, clips, None, prepared.alignment, prepared.samples)
     from mer.protocols.flow import attach_flow
 
     # onset→apex flow + strain, cached beside the frames, computed once
-    return RunInputs(prepared.path, attach_flow(prepared, clips, flow), flow.to_json(), prepared.alignment)
+    flowed = attach_flow(prepared, clips, flow)
+    return RunInputs(prepared.path, flowed, flow.to_json(), prepared.alignment, prepared.samples)
 
 
 def _fold_frame(fold: Fold, test: ClipSet, pred: Predictions, classes: tuple[str, ...]) -> pd.DataFrame:
@@ -395,6 +420,7 @@ def _fit_predict_fold(
     protocol = PROTOCOLS.get(config.protocol)
     spec = MODELS.get(config.model)
     i = fold.index
+    _CURRENT_FOLD[:] = [f"fold {i} ({fold.name})"]
     seed_everything(config.seed * 1000 + i)
     options = dict(config.options)
     import inspect
@@ -423,9 +449,19 @@ def _fit_predict_fold(
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_init(config: RunConfig, size: str, recipe: dict[str, Any], slots: Any, threads: int) -> None:
-    """A parallel-fold worker: its own GPU share (round-robin over visible GPUs) and its own clips."""
+def _worker_init(
+    config: RunConfig, size: str, recipe: dict[str, Any], slots: Any, threads: int, log_level: int = 0
+) -> None:
+    """A parallel-fold worker: its own GPU share (round-robin over visible GPUs) and its own clips.
+
+    ``log_level``: the parent's level for mer's loggers, so that the per-epoch lines show from here too.
+    """
     from mer.registrations import load_all
+
+    if log_level:
+        from mer.cli_errors import configure_logging
+
+        configure_logging(log_level)
 
     load_all()
     with slots.get_lock():
@@ -458,7 +494,10 @@ def auto_parallel_folds(spec: ModelSpec, world_size: int = 1) -> int:
     per core with one thread each (a small network's many small ops keep several threads poorly busy;
     folds side by side keep every core busy: benchmarks/RESULTS.md); everything else runs one fold at a
     time: GPU, torchrun, classical models that finish in seconds, and models registered at run time
-    (worker processes rebuild the registry from the catalogue, where such a model does not exist)."""
+    (worker processes rebuild the registry from the catalogue, where such a model does not exist).
+
+    The run then bounds the per-core count by memory
+    (:func:`mer.protocols.parallel.choose_parallel_folds`)."""
     import torch
 
     build = spec.build
@@ -468,14 +507,6 @@ def auto_parallel_folds(spec: ModelSpec, world_size: int = 1) -> int:
     if spec.family != "deep" or not in_catalogue or world_size > 1 or torch.cuda.is_available():
         return 1
     return available_cores()
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on (its affinity mask, else the machine's count)."""
-    import os
-
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, cores or 1)
 
 
 def collect_folds(jobs: list[Future], record: Callable[..., None]) -> None:
@@ -578,12 +609,17 @@ def open_run(
     flow = check_flow_request(config, spec)
     inputs = load_run_inputs(protocol, spec, recipe, flow, on_prepare)
     clips, flow_record = inputs.clips, inputs.flow
+    selection = check_selection(protocol, inputs.samples or clips.samples, config.allow_dropped)
+    if not selection.clean:  # only reached with --allow-dropped: said on screen, recorded below
+        log.warning("--allow-dropped: %s", selection.describe())
     folds = protocol.folds(clips.samples)
     wanted = parse_folds(config.folds, len(folds))
 
     run_dir = Path(runs_dir) / plan.run_id
     (run_dir / "folds").mkdir(parents=True, exist_ok=True)
-    cfg = {**asdict(config), "size": size, "recipe": asdict(recipe), "flow": flow_record}
+    # recipe.key(): the fields that define the cache (a new field at its default leaves out, so a run
+    # made before it existed still resumes and merges)
+    cfg = {**asdict(config), "size": size, "recipe": recipe.key(), "flow": flow_record}
     meta_path = run_dir / "run.json"
     if meta_path.exists():
         meta = json.loads(meta_path.read_text())
@@ -603,7 +639,7 @@ def open_run(
             "dataset": protocol.dataset,
             "task": protocol.task,
             "classes": list(protocol.classes),
-            "recipe": asdict(recipe),
+            "recipe": recipe.key(),
             "recipe_name": config.options.get("recipe", "paper"),
             "flow": flow_record,
             **plan.record(),
@@ -613,6 +649,8 @@ def open_run(
             "options": config.options,
             "reconstruction": spec.reconstruction,
             "prepared": str(inputs.source),
+            "allow_dropped": config.allow_dropped,
+            "dropped": None if selection.clean else selection.to_dict(),
             "n_folds": len(folds),
             "folds_requested": wanted,
             "folds": {},
@@ -674,6 +712,24 @@ def fold_records(run: OpenRun) -> dict[str, Any]:
     return out
 
 
+def _parallelism(run: OpenRun, given: int | None, world_size: int, main: bool) -> tuple[int, dict[str, Any]]:
+    """Folds trained at once and the record of why (``parallel_folds`` in run.json)."""
+    if given is not None:
+        return given, {"folds": given, "reason": f"{given} (given: --parallel-folds)"}
+    spec = MODELS.get(run.config.model)
+    k = auto_parallel_folds(spec, world_size)
+    if k <= 1:
+        return 1, {"folds": 1, "reason": "1 (GPU, torchrun, or not a deep model of mer's catalogue)"}
+    from mer.protocols.parallel import choose_parallel_folds
+
+    choice = choose_parallel_folds(
+        spec, run.size, run.recipe, run.protocol.num_classes, dict(run.config.options)
+    )
+    if main:
+        log.info("parallel folds: %s", choice.reason)
+    return choice.folds, choice.to_dict()
+
+
 def run_bench(
     config: RunConfig,
     runs_dir: Path = Path("runs"),
@@ -704,13 +760,12 @@ def run_bench(
         RunConfigError: ``run_id`` exists with another configuration.
     """
     dinfo = distributed.init_from_env()
-    if parallel_folds is None:
-        parallel_folds = auto_parallel_folds(MODELS.get(config.model), dinfo.world_size)
-    if parallel_folds > 1 and dinfo.world_size > 1:
+    if parallel_folds is not None and parallel_folds > 1 and dinfo.world_size > 1:
         raise RunConfigError("--parallel-folds and torchrun do not combine: use one or the other")
     main = dinfo.is_main
     run = open_run(config, runs_dir, run_id, on_prepare)
     folds, wanted, meta, meta_path = run.folds, run.wanted, run.meta, run.run_dir / "run.json"
+    parallel_folds, meta["parallel_folds"] = _parallelism(run, parallel_folds, dinfo.world_size, main)
 
     todo = run.todo()
     distributed.barrier()  # every rank has its to-do list before rank 0 writes anything
@@ -732,7 +787,9 @@ def run_bench(
 
         k = min(parallel_folds, len(todo))
         ctx = mp.get_context("spawn")  # CUDA cannot be used in forked children
-        init = (config, run.size, asdict(run.recipe), ctx.Value("i", 0), max(1, available_cores() // k))
+        level = logging.getLogger("mer").level  # set by the CLI (INFO, or WARNING under --quiet)
+        cores = max(1, available_cores() // k)
+        init = (config, run.size, asdict(run.recipe), ctx.Value("i", 0), cores, level)
         with ProcessPoolExecutor(k, mp_context=ctx, initializer=_worker_init, initargs=init) as pool:
             jobs = [
                 pool.submit(_worker_fold, i, run.weights_file(i), run.work_dir(i), run.watch(i, tensorboard))
