@@ -148,7 +148,7 @@ def test_failures_after_retries_are_recorded_and_the_rest_finishes(tmp_path):
     sweep completes, and the CLI exits 6 naming the fold. Fixing the cause and rerunning trains it."""
     from mer.cli import app
 
-    small_synth(tmp_path / "synth", subjects=3, clips=4)
+    small_synth(tmp_path / "synth")
     runs = tmp_path / "runs"
     blocked = runs / "loso-synth-3__majority-base__seed0" / "logs" / "fold_000.log"
     blocked.mkdir(parents=True)
@@ -161,7 +161,7 @@ def test_failures_after_retries_are_recorded_and_the_rest_finishes(tmp_path):
     bad = blocked.parent.parent
     meta = json.loads((bad / "run.json").read_text())
     assert meta["status"] == "partial" and meta["folds"]["0"]["status"] == "failed"
-    assert [meta["folds"][k]["status"] for k in ("1", "2")] == ["done", "done"]
+    assert [meta["folds"][k]["status"] for k in ("1", "2", "3", "4")] == ["done"] * 4
     assert meta["folds"]["0"]["attempts"] == 2
     text = (bad / meta["folds"]["0"]["traceback"]).read_text()
     assert text.count("=== attempt") == 2 and text.count("IsADirectoryError") >= 2
@@ -170,7 +170,7 @@ def test_failures_after_retries_are_recorded_and_the_rest_finishes(tmp_path):
     blocked.rmdir()
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
-    assert "1 fold(s) trained, 5 already done" in r.output  # 2 runs x 3 folds
+    assert "1 fold(s) trained, 9 already done" in r.output  # 2 runs x 5 folds
     assert json.loads((bad / "run.json").read_text())["folds"]["0"]["status"] == "done"
     assert not (bad / "folds" / "fold_000.failed.txt").exists()
 
@@ -234,7 +234,7 @@ def test_killed_sweep_resumes_without_retraining(tmp_path):
 def test_deep_fold_logs_epochs_and_tensorboard_and_status_reads_them(tmp_path):
     from mer.cli import app
 
-    small_synth(tmp_path / "synth", subjects=3, clips=4)
+    small_synth(tmp_path / "synth")
     runs = tmp_path / "runs"
     args = ["bench", "sweep", "--model", "merclip", "--size", "tiny", "--protocol", "loso-synth-3"]
     args += ["--folds", "0", "-o", "epochs=2", "--runs-dir", str(runs), "--tensorboard", "--no-leaderboard"]
