@@ -617,7 +617,9 @@ def predict(
         on_skip=lambda c, why: err.print(f"[yellow]skipped[/yellow] {c}: {why}", highlight=False),
     )
     if out is not None:
-        report.table().to_csv(out, index=False)
+        from mer.protocols.io import atomic_write_text
+
+        atomic_write_text(out, report.table().to_csv(index=False))
         err.print(f"wrote {out}", highlight=False)
     if as_json:
         console.print_json(json.dumps(report.to_dict()))

@@ -5,8 +5,6 @@ Library entry point: :func:`build_leaderboard`. The CLI only parses arguments an
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +22,7 @@ from mer.leaderboard.tables import (
     protocol_order,
     protocol_table,
 )
+from mer.protocols.io import atomic_write_text
 
 DEFAULT_OUT = Path("leaderboard") / "LEADERBOARD.md"
 DEFAULT_RUNS = Path("runs")
@@ -119,18 +118,6 @@ def assemble_tables(
     return tables
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _draw(runs: list[RunRecord], folder: Path) -> list[Path]:
     from mer.leaderboard.plots import can_plot, save_run_figure
 
@@ -187,7 +174,7 @@ def build_leaderboard(
         result.stale = current != text
         return result
     result.figures = _draw(shown, out.parent)
-    _write_atomic(out, text)
+    atomic_write_text(out, text)
     result.written = True
     return result
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+import hashlib
 import json
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -24,13 +26,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mer.errors import IntegrityError, UsageError
 from mer.protocols.clipset import ClipSet
-from mer.protocols.io import atomic_write_json, atomic_write_text, stable_hash
+from mer.protocols.fingerprint import DataMismatchError, data_fingerprint
+from mer.protocols.io import (
+    atomic_path,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    stable_hash,
+)
 from mer.protocols.metrics import emotion_metrics, per_fold_summary
 from mer.protocols.prepare import PreparedSet, Recipe, prepare
 from mer.protocols.protocol import PROTOCOLS, Fold, Protocol, parse_folds
 from mer.zoo import distributed
 from mer.zoo.api import MODELS, ModelSpec, Predictions
+
+log = logging.getLogger("mer.runner")
 
 # Task → function(run_dir predictions DataFrame, protocol) → metrics dict. Tasks other than
 # single-label emotion recognition (AU detection) add themselves here.
@@ -40,8 +52,68 @@ TASK_METRICS: dict[str, Callable[[pd.DataFrame, Protocol], dict[str, Any]]] = {}
 TASK_FRAMES: dict[str, Callable[[Fold, ClipSet, Predictions, tuple[str, ...]], pd.DataFrame]] = {}
 
 
-class RunConfigError(ValueError):
-    """An existing run directory was made with a different configuration."""
+class RunConfigError(UsageError, ValueError):
+    """An existing run directory (or a run to merge) was made with a different configuration."""
+
+
+#: run.json fields that must be equal for two runs (or a run and its resumption) to be one run.
+SAME_RUN_KEYS = ("model", "size", "protocol", "protocol_version", "seed", "select", "recipe")
+#: Fields that may differ only with ``--allow-mixed``, which records the mix in run.json.
+MIXABLE_KEYS = ("options", "git_commit")
+
+
+@dataclass(frozen=True)
+class RunDifference:
+    """One field in which two run records differ.
+
+    Attributes:
+        key: The run.json field.
+        reference: Its value in the reference run (the existing run, the first run merged).
+        other: Its value in the other run.
+        kind: "config" (always refused), "data" (other data: always refused), "mixable" (refused
+            unless ``--allow-mixed``).
+    """
+
+    key: str
+    reference: Any
+    other: Any
+    kind: str
+
+    def fingerprint_text(self) -> str:
+        """What differs between two data fingerprints, e.g. ``n_samples 246 → 249``."""
+        a, b = self.reference or {}, self.other or {}
+        if not a or not b:
+            return "no data fingerprint recorded (a run from an older mer)"
+        keys = [k for k in ("data_name", "sheet_sha256", "n_samples", "class_counts", "synth", "layout")
+                if a.get(k) != b.get(k)]  # fmt: skip
+        return ", ".join(f"{k} {_short(a.get(k))} → {_short(b.get(k))}" for k in keys)
+
+
+def _short(v: Any) -> str:
+    return f"{v[:12]}…" if isinstance(v, str) and len(v) > 16 else json.dumps(v, sort_keys=True)
+
+
+def run_differences(reference: dict[str, Any], other: dict[str, Any]) -> list[RunDifference]:
+    """Every field in which two run records (run.json dicts) differ, in the order they are checked:
+    configuration, data fingerprint, then the fields ``--allow-mixed`` accepts.
+
+    The one comparison used when a run is resumed and when runs are merged.
+    """
+
+    def same(a: Any, b: Any) -> bool:
+        return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+
+    out = [RunDifference(k, reference.get(k), other.get(k), "config") for k in SAME_RUN_KEYS
+           if not same(reference.get(k), other.get(k))]  # fmt: skip
+    fa, fb = reference.get("data_fingerprint"), other.get("data_fingerprint")
+    if not fa or not fb:  # a run from before fingerprints: only --allow-mixed may join it
+        if fa != fb:
+            out.append(RunDifference("data_fingerprint", fa, fb, "mixable"))
+    elif fa.get("id") != fb.get("id"):
+        out.append(RunDifference("data_fingerprint", fa, fb, "data"))
+    out += [RunDifference(k, reference.get(k), other.get(k), "mixable") for k in MIXABLE_KEYS
+            if not same(reference.get(k), other.get(k))]  # fmt: skip
+    return out
 
 
 @dataclass
@@ -70,9 +142,12 @@ class RunConfig:
     options: dict[str, Any] = field(default_factory=dict)
     save_weights: str = "none"
 
-    def run_id(self, size: str) -> str:
-        """Readable and deterministic, so that the same command finds and resumes its run."""
-        parts = [self.protocol, f"{self.model}-{size}", f"seed{self.seed}"]
+    def run_id(self, size: str, protocol_label: str | None = None) -> str:
+        """Readable and deterministic, so that the same command finds and resumes its run.
+
+        ``protocol_label`` names the protocol on non-default data (``loso-synth-3@<id>``, see
+        :mod:`mer.protocols.fingerprint`)."""
+        parts = [protocol_label or self.protocol, f"{self.model}-{size}", f"seed{self.seed}"]
         if self.select != "last":
             parts.append(self.select)
         if self.options:
@@ -164,16 +239,21 @@ def ensure_dataset_root(dataset: str) -> Path | None:
 
 
 def load_protocol_data(
-    protocol: Protocol, recipe: Recipe, progress: Callable[[int, int], None] | None = None
+    protocol: Protocol,
+    recipe: Recipe,
+    progress: Callable[[int, int], None] | None = None,
+    verify: str = "size",
 ) -> tuple[PreparedSet, ClipSet]:
-    """Prepare (or open) the protocol's dataset and return its labelled clip set."""
+    """Prepare (or open) the protocol's dataset and return its labelled clip set.
+
+    ``verify`` says what opening an existing cache checks: "size" (sizes and shapes) or "sha256"."""
     root = ensure_dataset_root(protocol.dataset)
     if root is None:
         raise FileNotFoundError(
             f"protocol {protocol.name} needs dataset {protocol.dataset!r}; "
             f"run `mer data add {protocol.dataset} ROOT` first"
         )
-    prepared = prepare(protocol.dataset, root, recipe, progress=progress)
+    prepared = prepare(protocol.dataset, root, recipe, progress=progress, verify=verify)
     return prepared, prepared.clipset(protocol)
 
 
@@ -212,9 +292,8 @@ def _save_weights(est: Any, path: Path) -> None:
             v = v.detach().cpu().float().numpy() if v.is_floating_point() else v.detach().cpu().numpy()
         # np.array keeps 0-d tensors 0-d (np.ascontiguousarray would make them shape (1,))
         arrays[k] = np.array(v, order="C", copy=True)
-    tmp = path.with_suffix(".tmp")
-    save_file(arrays, str(tmp))
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        save_file(arrays, str(tmp))
 
 
 def compute_metrics(pred: pd.DataFrame, protocol: Protocol, n_folds: int) -> dict[str, Any]:
@@ -230,15 +309,73 @@ def compute_metrics(pred: pd.DataFrame, protocol: Protocol, n_folds: int) -> dic
     return m
 
 
-def _check_same(existing: dict[str, Any], config: dict[str, Any], run_dir: Path) -> None:
-    for key, value in config.items():
-        if json.dumps(existing.get("config", {}).get(key), sort_keys=True) != json.dumps(
-            value, sort_keys=True
-        ):
+def read_run_json(run_dir: Path) -> dict[str, Any]:
+    """A run's ``run.json``.
+
+    Raises:
+        IntegrityError: the file is not valid JSON (truncated, overwritten).
+    """
+    path = Path(run_dir) / "run.json"
+    try:
+        meta = json.loads(path.read_text())
+        if not isinstance(meta, dict):
+            raise ValueError("top level is not an object")
+        return meta
+    except ValueError as e:
+        raise IntegrityError(
+            f"{path} is damaged ({e}); the finished folds under {Path(run_dir) / 'folds'} are kept: "
+            "move the run folder aside and run again, or restore run.json"
+        ) from None
+
+
+def fold_record(path: Path) -> dict[str, Any]:
+    """What run.json records of a finished fold's CSV: its SHA-256 and row count."""
+    data = Path(path).read_bytes()
+    return {"sha256": hashlib.sha256(data).hexdigest(), "rows": max(0, data.count(b"\n") - 1)}
+
+
+def check_fold_file(path: Path, record: dict[str, Any] | None) -> None:
+    """Compare a fold CSV with its run.json record (nothing to compare for runs of an older mer).
+
+    Raises:
+        IntegrityError: the file's bytes differ from the recorded SHA-256 (truncated, overwritten).
+    """
+    if not record or "sha256" not in record:
+        return
+    if fold_record(path)["sha256"] != record["sha256"]:
+        raise IntegrityError(
+            f"{path} does not match the SHA-256 recorded in run.json (truncated or overwritten); "
+            "run the run's `mer bench run` command again to redo that fold"
+        )
+
+
+def _check_resumable(
+    existing: dict[str, Any], fresh: dict[str, Any], run_dir: Path, allow_mixed: bool
+) -> dict[str, Any]:
+    """Refuse to resume ``run_dir`` when its record differs from this command's; return what
+    ``allow_mixed`` let differ (empty when nothing did)."""
+    mixed: dict[str, Any] = {}
+    for d in run_differences(existing, fresh):
+        if d.kind == "config":
             raise RunConfigError(
-                f"{run_dir} was made with {key}={existing.get('config', {}).get(key)!r}, not {value!r}; "
+                f"{run_dir} was made with {d.key}={d.reference!r}, not {d.other!r}; "
                 "pass another --run-id or --runs-dir"
             )
+        if d.kind == "data":
+            raise DataMismatchError(
+                f"{run_dir}: its finished folds were made on other data ({d.fingerprint_text()}); "
+                "a run never mixes data: pass another --run-id or --runs-dir"
+            )
+        if not allow_mixed:
+            what = (
+                d.fingerprint_text() if d.key == "data_fingerprint" else f"{d.reference!r}, now {d.other!r}"
+            )
+            raise RunConfigError(
+                f"{run_dir}: its finished folds were made with another {d.key} ({what}); "
+                "pass --allow-mixed to resume anyway (recorded in run.json), or another --run-id"
+            )
+        mixed[d.key] = {"before": d.reference, "now": d.other}
+    return mixed
 
 
 def _fit_predict_fold(
@@ -296,7 +433,7 @@ def _worker_init(config: RunConfig, size: str, recipe: dict[str, Any], slots: An
     if torch.cuda.is_available():
         torch.cuda.set_device(slot % torch.cuda.device_count())
     protocol = PROTOCOLS.get(config.protocol)
-    prepared, clips = load_protocol_data(protocol, Recipe(**recipe))
+    prepared, clips = load_protocol_data(protocol, Recipe(**recipe), verify="size")  # sha256: parent did
     if MODELS.get(config.model).inputs == "flow":
         from mer.protocols.flow import attach_flow
 
@@ -369,6 +506,8 @@ def run_bench(
     on_fold: Callable[[int, int, Fold, float], None] | None = None,
     on_prepare: Callable[[int, int], None] | None = None,
     parallel_folds: int | None = None,
+    verify: bool = True,
+    allow_mixed: bool = False,
 ) -> RunResult:
     """Train and evaluate ``config.model`` on every (requested) fold of ``config.protocol``.
 
@@ -384,10 +523,17 @@ def run_bench(
             the visible GPUs), for models too small to fill a device. Each fold keeps its seed, so a
             parallel run gives the numbers of a one-at-a-time run (trained networks up to float
             rounding, since each worker runs cores / K threads). None: :func:`auto_parallel_folds`.
+        verify: Check the prepared cache's checksums once before training (sizes and shapes are
+            checked on every load regardless); False (``--no-verify``) is recorded in run.json.
+        allow_mixed: Resume a run whose finished folds were made by another git commit or with other
+            options (``--allow-mixed``); the mix is recorded in run.json.
 
     Raises:
         RegistryError: unknown model or protocol (the message lists the valid names).
-        RunConfigError: ``run_id`` exists with another configuration.
+        RunConfigError: ``run_id`` exists with another configuration (or another commit / other
+            options without ``allow_mixed``).
+        DataMismatchError: ``run_id`` exists and its folds were made on other data.
+        CacheError: the prepared cache is damaged (the message names the rebuilding command).
     """
     dinfo = distributed.init_from_env()
     if parallel_folds is None:
@@ -405,7 +551,12 @@ def run_bench(
     if config.select not in ("last", "oracle"):
         raise ValueError(f"--select must be 'last' or 'oracle', not {config.select!r}")
     recipe = resolve_recipe(spec, size, protocol, config.recipe)
-    prepared, clips = load_protocol_data(protocol, recipe, on_prepare)
+    t0 = time.perf_counter()
+    prepared, clips = load_protocol_data(protocol, recipe, on_prepare, "sha256" if verify else "size")
+    check = {"level": prepared.verified, "seconds": round(time.perf_counter() - t0, 3)}
+    if not verify:
+        check["skipped_by"] = "--no-verify"
+    fingerprint = data_fingerprint(prepared, protocol, clips)
     if spec.inputs == "flow":  # onset→apex flow + strain, cached beside the frames, computed once
         from mer.protocols.flow import attach_flow
 
@@ -413,43 +564,55 @@ def run_bench(
     folds = protocol.folds(clips.samples)
     wanted = parse_folds(config.folds, len(folds))
 
-    run_dir = Path(runs_dir) / (run_id or config.run_id(size))
-    (run_dir / "folds").mkdir(parents=True, exist_ok=True)
+    run_dir = Path(runs_dir) / (run_id or config.run_id(size, fingerprint["protocol_label"]))
     cfg = {**asdict(config), "size": size, "recipe": asdict(recipe)}
     meta_path = run_dir / "run.json"
+    fresh = {
+        "run_id": run_dir.name,
+        "config": cfg,
+        "model": spec.name,
+        "size": size,
+        "protocol": protocol.name,
+        "protocol_label": fingerprint["protocol_label"],
+        "protocol_version": protocol.version,
+        "dataset": protocol.dataset,
+        "data_name": fingerprint["data_name"],
+        "data_fingerprint": fingerprint,
+        "task": protocol.task,
+        "classes": list(protocol.classes),
+        "recipe": asdict(recipe),
+        "recipe_name": config.options.get("recipe", "paper"),
+        "seed": config.seed,
+        "select": config.select,
+        "options": config.options,
+        "reconstruction": spec.reconstruction,
+        "prepared": str(prepared.path),
+        "cache_check": check,
+        "n_folds": len(folds),
+        "folds_requested": wanted,
+        "folds": {},
+        "created": _now(),
+        "finished": None,
+        "status": "running",
+        **environment(),
+    }
     if meta_path.exists():
-        meta = json.loads(meta_path.read_text())
-        _check_same(
-            meta,
-            {k: cfg[k] for k in ("model", "size", "protocol", "seed", "select", "recipe", "options")},
-            run_dir,
-        )
+        meta = read_run_json(run_dir)
+        mixed = _check_resumable(meta, fresh, run_dir, allow_mixed)
+        if mixed:
+            meta.setdefault("mixed", []).append(
+                {"resumed": _now(), "folds_before": sorted(int(k) for k in meta.get("folds", {})), **mixed}
+            )
+        meta["cache_check"] = check
+        try:
+            if (run_dir / "metrics.json").exists():
+                json.loads((run_dir / "metrics.json").read_text())
+        except ValueError:
+            log.warning("%s is damaged; it will be recomputed from the fold files", run_dir / "metrics.json")
+            meta.setdefault("notices", []).append(f"{_now()}: metrics.json damaged; recomputed")
     else:
-        meta = {
-            "run_id": run_dir.name,
-            "config": cfg,
-            "model": spec.name,
-            "size": size,
-            "protocol": protocol.name,
-            "protocol_version": protocol.version,
-            "dataset": protocol.dataset,
-            "task": protocol.task,
-            "classes": list(protocol.classes),
-            "recipe": asdict(recipe),
-            "recipe_name": config.options.get("recipe", "paper"),
-            "seed": config.seed,
-            "select": config.select,
-            "options": config.options,
-            "reconstruction": spec.reconstruction,
-            "prepared": str(prepared.path),
-            "n_folds": len(folds),
-            "folds_requested": wanted,
-            "folds": {},
-            "created": _now(),
-            "finished": None,
-            "status": "running",
-            **environment(),
-        }
+        meta = fresh
+    (run_dir / "folds").mkdir(parents=True, exist_ok=True)
     meta["folds_requested"] = sorted(set(meta.get("folds_requested", [])) | set(wanted))
 
     def fold_file(i: int) -> Path:
@@ -463,7 +626,17 @@ def run_bench(
     def work_dir(i: int) -> Path:
         return run_dir / "work" / f"fold_{i:03d}"
 
-    todo = [i for i in wanted if not fold_file(i).exists()]
+    todo = []
+    for i in wanted:
+        if not fold_file(i).exists():
+            todo.append(i)
+            continue
+        try:
+            check_fold_file(fold_file(i), meta["folds"].get(str(i)))
+        except IntegrityError as e:  # a damaged finished fold is redone, and said so
+            log.warning("%s; fold %d will be run again", e, i)
+            meta.setdefault("notices", []).append(f"{_now()}: {fold_file(i).name} damaged; fold redone")
+            todo.append(i)
     distributed.barrier()  # every rank has its to-do list before rank 0 writes anything
     resumed = len(wanted) - len(todo)
     done = resumed
@@ -478,6 +651,9 @@ def run_bench(
                 "n_test": n_test,
                 "n_train": n_train,
                 "seconds": round(seconds, 3),
+                "git_commit": fresh["git_commit"],
+                "options": stable_hash(config.options, 8),
+                **fold_record(fold_file(i)),
             }
             atomic_write_json(meta_path, meta)
         done += 1
@@ -512,6 +688,8 @@ def run_bench(
 def finalize(run_dir: Path, meta: dict[str, Any], protocol: Protocol) -> RunResult:
     """Concatenate the finished folds, write predictions.csv and metrics.json, update run.json."""
     files = sorted((run_dir / "folds").glob("fold_*.csv"))
+    for f in files:
+        check_fold_file(f, meta.get("folds", {}).get(str(int(f.stem.split("_")[1]))))
     pred = pd.concat(
         [pd.read_csv(f, dtype={"sample": str, "subject": str}) for f in files], ignore_index=True
     )
@@ -526,43 +704,57 @@ def finalize(run_dir: Path, meta: dict[str, Any], protocol: Protocol) -> RunResu
     return RunResult(run_dir, metrics, metrics["folds_done"], n_folds)
 
 
-def merge_runs(run_dirs: list[Path], out_dir: Path) -> RunResult:
+def merge_runs(run_dirs: list[Path], out_dir: Path, allow_mixed: bool = False) -> RunResult:
     """Join runs made with disjoint ``--folds`` (e.g. on several machines) into one run.
 
+    Args:
+        run_dirs: The runs to join.
+        out_dir: The merged run's folder.
+        allow_mixed: Join runs made by other git commits or with other options (recorded).
+
     Raises:
-        RunConfigError: the runs differ in model, size, protocol, seed, selection, recipe or options,
-            or two of them hold the same fold.
+        RunConfigError: the runs differ in model, size, protocol, seed, selection, recipe (or commit or
+            options without ``allow_mixed``), or two of them hold the same fold.
+        DataMismatchError: the runs were made on different data (their data fingerprints differ).
     """
     if not run_dirs:
         raise ValueError("merge needs at least one run directory")
     metas = []
     for d in run_dirs:
-        p = Path(d) / "run.json"
-        if not p.exists():
+        if not (Path(d) / "run.json").exists():
             raise FileNotFoundError(f"not a run directory (no run.json): {d}")
-        metas.append(json.loads(p.read_text()))
-    keys = ("model", "size", "protocol", "protocol_version", "seed", "select", "recipe", "options")
+        metas.append(read_run_json(Path(d)))
     first = metas[0]
+    mixed: dict[str, Any] = {}
     for d, m in zip(run_dirs[1:], metas[1:], strict=True):
-        for k in keys:
-            if json.dumps(m.get(k), sort_keys=True) != json.dumps(first.get(k), sort_keys=True):
-                raise RunConfigError(f"cannot merge {d}: {k} is {m.get(k)!r}, not {first.get(k)!r}")
-    out_dir = Path(out_dir)
-    (out_dir / "folds").mkdir(parents=True, exist_ok=True)
+        for diff in run_differences(first, m):
+            if diff.kind == "data":
+                raise DataMismatchError(
+                    f"cannot merge {d}: it was made on other data than {run_dirs[0]} "
+                    f"({diff.fingerprint_text()})"
+                )
+            if diff.kind == "config" or not allow_mixed:
+                hint = "" if diff.kind == "config" else " (pass --allow-mixed to merge anyway, recorded)"
+                raise RunConfigError(
+                    f"cannot merge {d}: {diff.key} is {diff.other!r}, not {diff.reference!r}{hint}"
+                )
+            mixed.setdefault(diff.key, {str(run_dirs[0]): diff.reference})[str(d)] = diff.other
     owner: dict[str, Path] = {}
     folds_meta: dict[str, Any] = {}
-    for d, m in zip(run_dirs, metas, strict=True):
+    for d, m in zip(run_dirs, metas, strict=True):  # every check before the first byte is written
         for f in sorted((Path(d) / "folds").glob("fold_*.csv")):
             if f.name in owner:
                 raise RunConfigError(f"fold {f.stem} is in both {owner[f.name]} and {d}")
             owner[f.name] = Path(d)
-            atomic_write_text(out_dir / "folds" / f.name, f.read_text())
+            check_fold_file(f, m.get("folds", {}).get(str(int(f.stem.split("_")[1]))))
         folds_meta.update(m.get("folds", {}))
-        for w in (
-            sorted((Path(d) / "weights").glob("*.safetensors")) if (Path(d) / "weights").is_dir() else []
-        ):
-            (out_dir / "weights").mkdir(exist_ok=True)
-            (out_dir / "weights" / w.name).write_bytes(w.read_bytes())
+    out_dir = Path(out_dir)
+    for name, d in owner.items():
+        atomic_write_bytes(out_dir / "folds" / name, (d / "folds" / name).read_bytes())
+    for d in run_dirs:
+        weights = Path(d) / "weights"
+        for w in sorted(weights.glob("*.safetensors")) if weights.is_dir() else []:
+            atomic_write_bytes(out_dir / "weights" / w.name, w.read_bytes())
     meta = {
         **first,
         "run_id": out_dir.name,
@@ -570,4 +762,6 @@ def merge_runs(run_dirs: list[Path], out_dir: Path) -> RunResult:
         "folds_requested": sorted(int(k) for k in folds_meta),
         "merged_from": [str(d) for d in run_dirs],
     }
+    if mixed:
+        meta["mixed"] = [*first.get("mixed", []), {"merged": _now(), **mixed}]
     return finalize(out_dir, meta, PROTOCOLS.get(first["protocol"]))

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from mer.protocols.io import atomic_write_json, atomic_write_text, file_sha256
+from mer.protocols.io import atomic_path, atomic_write_json, atomic_write_text, file_sha256
 
 FORMAT = "mer-artifact/1"
 CONFIG_FILE = "config.json"
@@ -191,12 +191,10 @@ def export_run(run_dir: Path, out_dir: Path, fold: int | None = None) -> Artifac
     config, weights = artifact_from_run(run_dir, fold)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / (WEIGHTS_FILE + ".tmp")
-    shutil.copyfile(weights, tmp)
-    if sha256_file(tmp) != config.weights_sha256:  # the run's file changed while we copied it
-        tmp.unlink()
-        raise IntegrityError(f"{weights} changed while it was being copied; try again")
-    tmp.replace(out_dir / WEIGHTS_FILE)
+    with atomic_path(out_dir / WEIGHTS_FILE) as tmp:
+        shutil.copyfile(weights, tmp)
+        if sha256_file(tmp) != config.weights_sha256:  # the run's file changed while we copied it
+            raise IntegrityError(f"{weights} changed while it was being copied; try again")
     atomic_write_json(out_dir / CONFIG_FILE, asdict(config))
     atomic_write_text(out_dir / CARD_FILE, render_card(config))
     return config

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -26,6 +25,7 @@ import torch.distributed as dist
 from torch import nn
 
 from mer.protocols.clipset import ClipSet
+from mer.protocols.io import atomic_path
 from mer.zoo import distributed
 from mer.zoo.loader import PrefetchingClips
 
@@ -150,9 +150,8 @@ def epoch_batches(labels: np.ndarray, cfg: TrainConfig, rng: np.random.Generator
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
