@@ -6,6 +6,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from mer.errors import InputError
+
 
 @dataclass(frozen=True)
 class AU:
@@ -148,5 +150,5 @@ class ValidationIssue:
         return f"{where} ({self.sample or '?'}), {self.field}: {self.problem}"
 
 
-class AnnotationError(ValueError):
-    """A sheet that cannot be read, naming the file, row and field."""
+class AnnotationError(InputError, ValueError):
+    """A sheet that cannot be read, naming the file, row and field (bad input: exit code 3)."""

@@ -10,7 +10,7 @@ from typing import Any
 import mer.protocols.real  # noqa: F401  (registers the real datasets and protocols; sheet parsers only)
 from mer.protocols.datasets import DATASETS
 from mer.protocols.protocol import PROTOCOLS
-from mer.protocols.sample import ValidationIssue
+from mer.protocols.sample import AnnotationError, ValidationIssue
 
 
 def _issue_dict(issue: ValidationIssue) -> dict[str, Any]:
@@ -33,7 +33,7 @@ def dataset_stats(dataset: str, annotations: Path, protocol: str | None = None) 
 
     Raises:
         RegistryError: unknown dataset or protocol.
-        AnnotationError: unreadable sheet.
+        AnnotationError: unreadable sheet, or no usable sample (under ``protocol``).
         ValueError: the protocol belongs to another dataset.
     """
     spec = DATASETS.get(dataset)
@@ -54,6 +54,12 @@ def dataset_stats(dataset: str, annotations: Path, protocol: str | None = None) 
     if proto.dataset != dataset:
         raise ValueError(f"protocol {protocol!r} is defined on dataset {proto.dataset!r}, not {dataset!r}")
     kept, labels = proto.select(samples)
+    if not kept:
+        found = ", ".join(sorted(Counter(s.emotion for s in samples))) or "none"
+        raise AnnotationError(
+            f"{annotations}: no sample of {protocol}'s classes ({', '.join(proto.classes)}); "
+            f"the sheet's emotions: {found}"
+        )
     # AU protocols give [N, K] 0/1 targets: a class count is then the AU's positives.
     if labels.ndim == 1:
         counts = Counter(int(x) for x in labels)

@@ -13,18 +13,13 @@ from pathlib import Path
 from mer.protocols.datasets import ParseResult
 from mer.protocols.emotions import canonical_emotion
 from mer.protocols.sample import Sample
-from mer.protocols.sheets.common import Collector, find_table, subject_text, text
+from mer.protocols.sheets.common import Collector, columns, find_table, subject_text, text
 
-REQUIRED = {
-    "subject": ("Subject",),
-    "filename": ("Filename", "File name"),
-    "onset": ("OnsetFrame", "Onset Frame", "Onset"),
-    "apex": ("ApexFrame", "Apex Frame", "Apex"),
-    "offset": ("OffsetFrame", "Offset Frame", "Offset"),
-    "aus": ("Action Units", "AU", "AUs"),
-    "emotion": ("Estimated Emotion", "Emotion"),
-}
-OPTIONAL = {"objective": ("Objective Classes", "Objective Class")}
+# The published names first; any usual spelling (``Onset``, ``Label``, ``AU``...) is accepted.
+REQUIRED = columns(
+    "subject", "filename", "emotion", onset=("OnsetFrame",), apex=("ApexFrame",), offset=("OffsetFrame",)
+)
+OPTIONAL = columns("aus", "objective")
 
 
 def revision(path: Path, has_objective: bool) -> str:
@@ -50,6 +45,7 @@ def parse_casme2(path: Path, dataset: str = "casme2") -> ParseResult:
     rev = revision(path, table.has("objective"))
     out = Collector(dataset)
     cols = (table.header("onset"), table.header("apex"), table.header("offset"))
+    out.no_au_column(table)
     for row, r in table.rows():
         subject = subject_text(r["subject"], 2)
         filename = text(r["filename"])
@@ -63,7 +59,7 @@ def parse_casme2(path: Path, dataset: str = "casme2") -> ParseResult:
         emotion = canonical_emotion(text(r["emotion"]))
         if not emotion:
             out.issue(row, sid, table.header("emotion"), "no emotion")
-        parsed = out.aus(row, sid, table.header("aus"), r["aus"])
+        parsed, au_text = out.row_aus(table, row, sid, r)
         extras = {"revision": rev, **frames.extras()}
         if table.has("objective") and text(r["objective"]):
             extras["objective_class"] = text(r["objective"])
@@ -78,9 +74,9 @@ def parse_casme2(path: Path, dataset: str = "casme2") -> ParseResult:
                 offset=frames.offset,
                 emotion=emotion,
                 aus=parsed.aus,
-                au_text=text(r["aus"]),
+                au_text=au_text,
                 row=row,
                 extras=extras,
             )
         )
-    return out.result()
+    return out.result(path, table.header_text())

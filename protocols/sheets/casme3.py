@@ -13,18 +13,11 @@ from pathlib import Path
 from mer.protocols.datasets import ParseResult
 from mer.protocols.emotions import canonical_emotion
 from mer.protocols.sample import Sample
-from mer.protocols.sheets.common import Collector, find_table, int_cell, text
+from mer.protocols.sheets.common import Collector, columns, find_table, int_cell, text
 
-REQUIRED = {
-    "subject": ("Subject", "sub"),
-    "filename": ("Filename", "File name"),
-    "onset": ("Onset", "Onset Frame", "OnsetFrame"),
-    "apex": ("Apex", "Apex Frame", "ApexFrame"),
-    "offset": ("Offset", "Offset Frame", "OffsetFrame"),
-    "aus": ("AU", "AUs", "Action Units"),
-    "emotion": ("emotion", "Estimated Emotion"),
-}
-OPTIONAL = {"objective": ("Objective class", "Objective Classes")}
+# The published names first; any usual spelling (``Onset Frame``, ``Label``, ``Action Units``...) too.
+REQUIRED = columns("subject", "filename", "onset", "apex", "offset", emotion=("emotion",))
+OPTIONAL = columns("aus", objective=("Objective class",))
 
 
 def sample_key(subject: str, filename: str, onset: int) -> str:
@@ -41,6 +34,7 @@ def parse_casme3(path: Path, dataset: str = "casme3") -> ParseResult:
     table = find_table(path, REQUIRED, OPTIONAL, sheets=("label",))
     out = Collector(dataset)
     cols = (table.header("onset"), table.header("apex"), table.header("offset"))
+    out.no_au_column(table)
     version = "v1" if "v1" in Path(path).name.lower() else "v2" if "v2" in Path(path).name.lower() else ""
     for row, r in table.rows():
         subject, filename = text(r["subject"]), text(r["filename"])
@@ -65,7 +59,7 @@ def parse_casme3(path: Path, dataset: str = "casme3") -> ParseResult:
         emotion = canonical_emotion(text(r["emotion"]))
         if not emotion:
             out.issue(row, sid, table.header("emotion"), "no emotion")
-        parsed = out.aus(row, sid, table.header("aus"), r["aus"])
+        parsed, au_text = out.row_aus(table, row, sid, r)
         extras = dict(frames.extras())
         if version:
             extras["version"] = version
@@ -82,9 +76,9 @@ def parse_casme3(path: Path, dataset: str = "casme3") -> ParseResult:
                 offset=frames.offset,
                 emotion=emotion,
                 aus=parsed.aus,
-                au_text=text(r["aus"]),
+                au_text=au_text,
                 row=row,
                 extras=extras,
             )
         )
-    return out.result()
+    return out.result(path, table.header_text())

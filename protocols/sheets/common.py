@@ -111,6 +111,30 @@ def read_grid(path: Path, sheets: Sequence[str] = ()) -> dict[str, pd.DataFrame]
     return dict(sorted(book.items(), key=lambda kv: order.get(kv[0].lower(), len(order))))
 
 
+# The usual spellings of each column across the published sheets and their re-exports (compared after
+# :func:`norm`, so case, spaces and underscores do not matter). A parser takes the fields it needs from
+# here, first spelling = the one named in messages.
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "dataset": ("Dataset", "Source", "Database", "Source Dataset"),
+    "subject": ("Subject", "Sub", "Subject ID", "Participant"),
+    "filename": ("Filename", "File name", "File", "Video", "Clip", "Sample", "Sequence", "Episode"),
+    "onset": ("Onset", "Onset Frame", "OnsetFrame", "Onset Frame Number", "Start Frame"),
+    "apex": ("Apex", "Apex Frame", "ApexFrame", "Apex Frame Number", "Apex Frame 1"),
+    "offset": ("Offset", "Offset Frame", "OffsetFrame", "Offset Frame Number", "End Frame"),
+    "aus": ("Action Units", "AU", "AUs", "Action Unit", "FACS", "FACS Code"),
+    "emotion": ("Estimated Emotion", "Emotion", "Label", "Emotion Label", "Class", "Expression"),
+    "objective": ("Objective Classes", "Objective Class"),
+}
+
+
+def columns(*fields: str, **extra: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """``{field: spellings}`` for ``fields`` from :data:`COLUMNS`, plus dataset-specific ``extra`` ones."""
+    out = {f: COLUMNS[f] for f in fields}
+    for f, names in extra.items():
+        out[f] = tuple(dict.fromkeys((*names, *COLUMNS.get(f, ()))))
+    return out
+
+
 @dataclass
 class Table:
     """A sheet with its header found: data rows addressed by field name.
@@ -136,6 +160,10 @@ class Table:
         """The column's header text as the sheet writes it (used in reports)."""
         return self.columns[name][1]
 
+    def header_text(self) -> str:
+        """Every non-blank cell of the header row, as written (for messages)."""
+        return ", ".join(text(v) for v in self.grid.iloc[self.header_row] if not is_blank(v))
+
     def rows(self) -> Iterator[tuple[int, dict[str, Any]]]:
         """``(sheet row number, {field: cell})`` for every non-empty data row."""
         for i in range(self.header_row + 1, len(self.grid)):
@@ -143,6 +171,30 @@ class Table:
             if all(is_blank(v) for v in values):
                 continue
             yield i + 1, {name: values.iloc[col] for name, (col, _) in self.columns.items()}
+
+
+def match_header(grid: pd.DataFrame, i: int, wanted: dict[str, Sequence[str]]) -> dict[str, tuple[int, str]]:
+    """Which of the ``wanted`` fields row ``i`` of ``grid`` names: field → (column, header as written).
+
+    A field takes its first spelling present in the row (so "Estimated Emotion" wins over a later
+    "Emotion" column), and a column serves one field only.
+    """
+    cells = [norm(v) for v in grid.iloc[i]]
+    found: dict[str, tuple[int, str]] = {}
+    taken: set[int] = set()
+    for f, aliases in wanted.items():
+        for a in aliases:
+            j = next((j for j, c in enumerate(cells) if c and c == norm(a) and j not in taken), None)
+            if j is not None:
+                found[f] = (j, text(grid.iloc[i, j]))
+                taken.add(j)
+                break
+    return found
+
+
+def describe_needs(required: dict[str, Sequence[str]], missing: Sequence[str]) -> str:
+    """``onset (Onset / Onset Frame / OnsetFrame), ...`` for the ``missing`` fields."""
+    return ", ".join(f"{f} ({' / '.join(required[f][:4])})" for f in missing)
 
 
 def find_table(
@@ -160,24 +212,33 @@ def find_table(
         sheets: Preferred sheet names.
 
     Raises:
-        AnnotationError: no sheet has such a header; the message names the file and the columns.
+        AnnotationError: no sheet has such a header; the message names the file, the header-like row
+            that came closest (its columns as written) and the columns still missing.
     """
-    optional = optional or {}
-    wanted = {f: {norm(a) for a in al} for f, al in {**required, **optional}.items()}
-    for name, grid in read_grid(path, sheets).items():
+    wanted = {**required, **(optional or {})}
+    best: tuple[int, str, int, dict[str, tuple[int, str]]] | None = None
+    grids = read_grid(path, sheets)
+    for name, grid in grids.items():
         for i in range(min(HEADER_SCAN_ROWS, len(grid))):
-            cells = [norm(v) for v in grid.iloc[i]]
-            found: dict[str, tuple[int, str]] = {}
-            for f, aliases in wanted.items():
-                for j, c in enumerate(cells):
-                    if c in aliases:
-                        found[f] = (j, text(grid.iloc[i, j]))
-                        break
+            found = match_header(grid, i, wanted)
             if all(f in found for f in required):
                 return Table(Path(path), name, grid, i, found)
-    names = ", ".join(al[0] for al in required.values())
+            score = sum(f in found for f in required)
+            if score and (best is None or score > best[0]):
+                best = (score, name, i, found)
+    needed = ", ".join(al[0] for al in required.values())
+    if best is None:
+        raise AnnotationError(
+            f"{path}: no header row with the columns {needed} "
+            f"(none of them in the first {HEADER_SCAN_ROWS} rows)"
+        )
+    _, sheet, i, found = best
+    grid = grids[sheet]
+    written = ", ".join(text(v) for v in grid.iloc[i] if not is_blank(v))
+    missing = [f for f in required if f not in found]
     raise AnnotationError(
-        f"{path}: no header row with the columns {names} (looked in the first {HEADER_SCAN_ROWS} rows)"
+        f"{path}: no header row with the columns {needed}. Closest: sheet {sheet!r} row {i + 1} "
+        f"has {written}; missing {describe_needs(required, missing)}"
     )
 
 
@@ -220,6 +281,18 @@ class Collector:
         for w in parsed.warnings:
             self.issue(row, sample, column, w)
         return parsed
+
+    def no_au_column(self, table: Table) -> None:
+        """Report once when the sheet has no action-unit column (emotion protocols still work)."""
+        if not table.has("aus"):
+            names = " / ".join(COLUMNS["aus"][:3])
+            self.issue(None, "", "AU", f"no action-unit column ({names}): samples carry no AUs")
+
+    def row_aus(self, table: Table, row: int, sample: str, cells: dict[str, Any]) -> tuple[AUParse, str]:
+        """The row's parsed AUs and the cell as written (none when the sheet has no AU column)."""
+        if not table.has("aus"):
+            return AUParse(()), ""
+        return self.aus(row, sample, table.header("aus"), cells["aus"]), text(cells["aus"])
 
     def frames(
         self, row: int, sample: str, cols: tuple[str, str, str], onset: object, apex: object, offset: object
@@ -273,5 +346,21 @@ class Collector:
         self._seen[sample.sample_id] = sample.row if sample.row is not None else -1
         self.samples.append(sample)
 
-    def result(self) -> ParseResult:
+    def result(self, path: Path, columns: str = "") -> ParseResult:
+        """The parse; a sheet with no usable sample is an error, never an empty table.
+
+        Args:
+            path: The sheet (named in the error).
+            columns: How its columns were read (named in the error), e.g. the header as written.
+
+        Raises:
+            AnnotationError: no usable sample; the message gives the columns and the first problems.
+        """
+        if not self.samples:
+            fatal = [i for i in self.issues if i.fatal]
+            shown = "; ".join(str(i) for i in fatal[:3])
+            more = f" (and {len(fatal) - 3} more)" if len(fatal) > 3 else ""
+            why = f": {len(fatal)} unusable row(s): {shown}{more}" if fatal else ": no data row"
+            cols = f" Columns: {columns}." if columns else ""
+            raise AnnotationError(f"{path}: no usable sample{why}.{cols}")
         return ParseResult(self.samples, self.issues)

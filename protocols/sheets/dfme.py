@@ -128,4 +128,4 @@ def parse_dfme(path: Path, dataset: str = "dfme") -> ParseResult:
                     extras=extras,
                 )
             )
-    return out.result()
+    return out.result(path, "'<emotion>/<sample> [n_frames] <label>' per line")

@@ -13,24 +13,20 @@ from pathlib import Path
 from mer.protocols.datasets import ParseResult
 from mer.protocols.emotions import canonical_emotion
 from mer.protocols.sample import Sample
-from mer.protocols.sheets.common import Collector, find_table, int_cell, subject_text, text
+from mer.protocols.sheets.common import Collector, columns, find_table, int_cell, subject_text, text
 
-REQUIRED = {
-    "subject": ("Subject",),
-    "filename": ("Filename", "File name"),
-    "onset": ("Onset Frame", "OnsetFrame", "Onset"),
-    "apex": ("Apex Frame", "ApexFrame", "Apex"),
-    "offset": ("Offset Frame", "OffsetFrame", "Offset"),
-    "aus": ("Action Units", "AU", "AUs"),
-    "emotion": ("Estimated Emotion", "Emotion"),
-}
-OPTIONAL = {
-    "inducement": ("Inducement Code",),
-    "duration": ("Duration",),
-    "micro": ("Micro",),
-    "objective": ("Objective Classes", "Objective Class"),
-    "notes": ("Notes",),
-}
+# The published names first; any usual spelling (``Onset``, ``Label``, ``AU``...) is accepted.
+REQUIRED = columns(
+    "subject", "filename", "emotion", onset=("Onset Frame",), apex=("Apex Frame",), offset=("Offset Frame",)
+)
+OPTIONAL = columns(
+    "aus",
+    "objective",
+    inducement=("Inducement Code",),
+    duration=("Duration",),
+    micro=("Micro",),
+    notes=("Notes",),
+)
 
 
 def parse_samm(path: Path, dataset: str = "samm") -> ParseResult:
@@ -42,6 +38,7 @@ def parse_samm(path: Path, dataset: str = "samm") -> ParseResult:
     table = find_table(path, REQUIRED, OPTIONAL, sheets=("MICRO_ONLY",))
     out = Collector(dataset)
     cols = (table.header("onset"), table.header("apex"), table.header("offset"))
+    out.no_au_column(table)
     for row, r in table.rows():
         subject = subject_text(r["subject"], 3)
         filename = text(r["filename"])
@@ -58,7 +55,7 @@ def parse_samm(path: Path, dataset: str = "samm") -> ParseResult:
         emotion = canonical_emotion(text(r["emotion"]))
         if not emotion:
             out.issue(row, filename, table.header("emotion"), "no emotion")
-        parsed = out.aus(row, filename, table.header("aus"), r["aus"])
+        parsed, au_text = out.row_aus(table, row, filename, r)
         extras = dict(frames.extras())
         for key, name in (
             ("inducement", "inducement_code"),
@@ -80,9 +77,9 @@ def parse_samm(path: Path, dataset: str = "samm") -> ParseResult:
                 offset=frames.offset,
                 emotion=emotion,
                 aus=parsed.aus,
-                au_text=text(r["aus"]),
+                au_text=au_text,
                 row=row,
                 extras=extras,
             )
         )
-    return out.result()
+    return out.result(path, table.header_text())
