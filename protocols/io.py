@@ -56,6 +56,18 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def make_dirs(path: Path) -> Path:
+    """``mkdir -p`` that reports a refusing storage as a :class:`WriteError` naming the folder."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        if e.errno in STORAGE_ERRNOS:
+            raise _storage_error(path, e) from e
+        raise
+    return path
+
+
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """A temporary path beside ``path``; when the block ends cleanly it replaces ``path`` atomically.
@@ -71,8 +83,8 @@ def atomic_path(path: Path) -> Iterator[Path]:
         WriteError: the storage refused the write (ENOSPC, EROFS, EACCES...).
     """
     path = Path(path)
+    make_dirs(path.parent)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as e:
         if e.errno in STORAGE_ERRNOS:

@@ -88,7 +88,8 @@ class PreparedSet:
         recipe: The recipe it was made with.
         issues: Validation report of the sheet (and alignment fallbacks).
         created: True when this call did the work, False when the cache already existed.
-        verified: What opening it checked: "size" (sizes and shapes) or "sha256" (also the checksums).
+        verified: What opening it checked: "size" (sizes and shapes), "sha256" (also the checksums),
+            or "built" (made by this call: its checksums were just computed).
         meta: The parsed ``meta.json``.
     """
 
@@ -258,6 +259,7 @@ def prepare(
         publish_dir(tmp, out)
     result = load_prepared(out, "size")
     result.created = True
+    result.verified = "built"  # its checksums were just computed from these bytes
     return result
 
 

@@ -34,6 +34,7 @@ from mer.protocols.io import (
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
+    make_dirs,
     stable_hash,
 )
 from mer.protocols.metrics import emotion_metrics, per_fold_summary
@@ -612,7 +613,7 @@ def run_bench(
             meta.setdefault("notices", []).append(f"{_now()}: metrics.json damaged; recomputed")
     else:
         meta = fresh
-    (run_dir / "folds").mkdir(parents=True, exist_ok=True)
+    make_dirs(run_dir / "folds")
     meta["folds_requested"] = sorted(set(meta.get("folds_requested", [])) | set(wanted))
 
     def fold_file(i: int) -> Path:
