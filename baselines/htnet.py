@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mer.baselines.flow_common import FLOW_RECIPE, FlowScale, FlowTrainOptions, build_flow_estimator, resize
+from mer.errors import OptionValueError
 from mer.zoo.api import ModelSpec, register_model
 
 # (x0, y0, x1, y1) as fractions of the aligned face crop, in tile order: top-left, top-right,
@@ -156,7 +157,9 @@ class HTNet(nn.Module):
         grid = cfg.image_size // cfg.patch_size
         levels = len(cfg.block_repeats)
         if cfg.image_size % cfg.patch_size or grid % 2 or grid < 2 ** (levels - 1):
-            raise ValueError(f"HTNet: a {grid}×{grid} token grid cannot hold {levels} levels of 2×2 merges")
+            raise OptionValueError(
+                f"HTNet: a {grid}×{grid} token grid cannot hold {levels} levels of 2×2 merges"
+            )
         self.scale = FlowScale(3)
         self.embed = nn.Conv2d(3, cfg.dim, cfg.patch_size, stride=cfg.patch_size)
         # Blocks per side at each level: 2 at the bottom (the four facial areas), then one.

@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from mer.errors import MissingInputError
 from mer.protocols.cache import (
     CacheError,
     build_lock,
@@ -241,7 +242,7 @@ def prepare(
     if root is None:
         entry = dataset_entry(dataset)
         if not entry:
-            raise FileNotFoundError(
+            raise MissingInputError(
                 f"dataset {dataset!r} has no root; run `mer data add {dataset} ROOT` first"
             )
         root = Path(entry["root"])

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mer.errors import IntegrityError, UsageError
+from mer.errors import IntegrityError, MissingInputError, NonFiniteError, OptionValueError, UsageError
 from mer.protocols.clipset import ClipSet
 from mer.protocols.fingerprint import DataMismatchError, data_fingerprint
 from mer.protocols.io import (
@@ -250,7 +250,7 @@ def load_protocol_data(
     ``verify`` says what opening an existing cache checks: "size" (sizes and shapes) or "sha256"."""
     root = ensure_dataset_root(protocol.dataset)
     if root is None:
-        raise FileNotFoundError(
+        raise MissingInputError(
             f"protocol {protocol.name} needs dataset {protocol.dataset!r}; "
             f"run `mer data add {protocol.dataset} ROOT` first"
         )
@@ -267,7 +267,7 @@ def _fold_frame(fold: Fold, test: ClipSet, pred: Predictions, classes: tuple[str
             f"expected ({len(test)}, {len(classes)})"
         )
     if not np.all(np.isfinite(probs)):
-        raise FloatingPointError(f"fold {fold.index}: model returned non-finite probabilities")
+        raise NonFiniteError(f"fold {fold.index}: model returned non-finite probabilities")
     df = pd.DataFrame(
         {
             "sample": test.sample_ids,
@@ -540,17 +540,17 @@ def run_bench(
     if parallel_folds is None:
         parallel_folds = auto_parallel_folds(MODELS.get(config.model), dinfo.world_size)
     if parallel_folds > 1 and dinfo.world_size > 1:
-        raise ValueError("--parallel-folds and torchrun do not combine: use one or the other")
+        raise RunConfigError("--parallel-folds and torchrun do not combine: use one or the other")
     main = dinfo.is_main
     protocol = PROTOCOLS.get(config.protocol)
     spec = MODELS.get(config.model)
     size = spec.check_size(config.size)
     if spec.task != protocol.task:
-        raise ValueError(
+        raise RunConfigError(
             f"model {spec.name} does {spec.task} but protocol {protocol.name} is {protocol.task}"
         )
     if config.select not in ("last", "oracle"):
-        raise ValueError(f"--select must be 'last' or 'oracle', not {config.select!r}")
+        raise RunConfigError(f"--select must be 'last' or 'oracle', not {config.select!r}")
     recipe = resolve_recipe(spec, size, protocol, config.recipe)
     t0 = time.perf_counter()
     prepared, clips = load_protocol_data(protocol, recipe, on_prepare, "sha256" if verify else "size")
@@ -719,11 +719,11 @@ def merge_runs(run_dirs: list[Path], out_dir: Path, allow_mixed: bool = False) -
         DataMismatchError: the runs were made on different data (their data fingerprints differ).
     """
     if not run_dirs:
-        raise ValueError("merge needs at least one run directory")
+        raise OptionValueError("merge needs at least one run directory")
     metas = []
     for d in run_dirs:
         if not (Path(d) / "run.json").exists():
-            raise FileNotFoundError(f"not a run directory (no run.json): {d}")
+            raise MissingInputError(f"not a run directory (no run.json): {d}")
         metas.append(read_run_json(Path(d)))
     first = metas[0]
     mixed: dict[str, Any] = {}

@@ -127,4 +127,4 @@ def test_bad_input_gets_clear_messages_and_a_folder_run_keeps_going(trained, tmp
     assert "skipped 1 clip(s): " in res.stderr and "broken.mp4" in res.stderr
 
     res = CliRunner().invoke(app, ["predict", str(clips / "broken.mp4"), "--model", model])
-    assert res.exit_code == 2 and "unreadable video" in res.output
+    assert res.exit_code == 3 and "unreadable video" in res.output

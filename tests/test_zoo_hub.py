@@ -198,7 +198,7 @@ def test_bench_run_init_from_finished_run(home, env):
     bare.mkdir(exist_ok=True)
     (bare / "run.json").write_text((runs / "source" / "run.json").read_text())
     result = CliRunner().invoke(app, [*args[:-1], "run:no-weights"])
-    assert result.exit_code == 2 and "--save-weights last" in result.output
+    assert result.exit_code == 3 and "--save-weights last" in result.output
     with pytest.raises(FileNotFoundError, match="--save-weights last"):
         push(bare, REPO)
     # and a classical model takes no --init

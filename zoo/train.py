@@ -25,7 +25,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from mer.errors import IntegrityError
+from mer.errors import IntegrityError, RunFailedError
 from mer.protocols.clipset import ClipSet
 from mer.protocols.io import atomic_path
 from mer.zoo import distributed
@@ -83,7 +83,7 @@ class TrainConfig:
     sync_bn: bool = True
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(RunFailedError, RuntimeError):
     """The loss became NaN or infinite: training stops rather than writing garbage weights."""
 
 

@@ -29,6 +29,7 @@ from mer.baselines.microau_clip.losses import (
     weighted_bce,
 )
 from mer.baselines.microau_clip.model import MicroAUClip, MicroAUClipConfig
+from mer.errors import OptionValueError
 from mer.merclip.losses import clip_loss
 from mer.merclip.prompts import ACTION_PHRASES, TEMPLATES, describe_aus, join_style
 from mer.merclip.text import FrozenTextTower, PromptBank, load_clip_b16, tiny_clip
@@ -91,7 +92,7 @@ def network_config(size: str, aus: tuple[int, ...], variant: Variant) -> MicroAU
             aus=aus, image_size=64, patch_size=8, width=64, layers=2, heads=4, au_dim=64, embed_dim=32,
             gda_heads=4, **switches,
         )  # fmt: skip
-    raise ValueError(f"unknown size {size!r} (base or tiny)")
+    raise OptionValueError(f"unknown size {size!r} (base or tiny)")
 
 
 def train_recipe(size: str, epochs: int | None = None) -> TrainConfig:
@@ -338,7 +339,7 @@ class LabelFreeMER:
         **options: Any,
     ) -> None:
         if scorer not in ("rule", "prompts"):
-            raise ValueError(f"scorer must be 'rule' or 'prompts', not {scorer!r}")
+            raise OptionValueError(f"scorer must be 'rule' or 'prompts', not {scorer!r}")
         self.num_classes, self.size, self.seed, self.scorer = num_classes, size, seed, scorer
         self.vocabulary, self.name, self.options = vocabulary, name, options
         self.detector: MultiLabelEstimator | None = None
@@ -363,7 +364,9 @@ class LabelFreeMER:
 
     def fit(self, train: ClipSet, val: ClipSet | None = None) -> None:
         if len(train.class_names) != self.num_classes:
-            raise ValueError(f"{self.name}: {self.num_classes} classes expected, got {train.class_names}")
+            raise OptionValueError(
+                f"{self.name}: {self.num_classes} classes expected, got {train.class_names}"
+            )
         dataset = train.samples[0].dataset if train.samples else ""
         self.vocabulary = self.vocabulary or DATASET_AUS.get(dataset, DEFAULT_VOCABULARY)
         self.classes = tuple(train.class_names)
