@@ -290,9 +290,14 @@ def train_model(
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                     loss, terms = loss_fn(net, batch, epoch)
                 value = loss.item()  # the step's one host sync: it also guards the update below
-                if not math.isfinite(value):
+                # Under DDP every rank decides together, so a NaN on one shard stops all of them
+                # instead of leaving the others waiting in the gradient all-reduce.
+                if not distributed.all_ranks_true(math.isfinite(value)):
+                    where = ""
+                    if distributed.is_distributed():
+                        where = " on another rank" if math.isfinite(value) else " on this rank"
                     raise NonFiniteLossError(
-                        f"non-finite loss ({value}) at epoch {epoch}, step {step}; terms {terms}. "
+                        f"non-finite loss ({value}){where} at epoch {epoch}, step {step}; terms {terms}. "
                         "Lower the learning rate or check the inputs; no checkpoint was written for this "
                         "epoch."
                     )
