@@ -92,7 +92,7 @@ def _main(
 
 
 def _load() -> None:
-    from mer.catalog import load_all
+    from mer.registrations import load_all
 
     load_all()
 
@@ -213,19 +213,30 @@ def data_add(
     annotations: Annotated[
         Path | None, typer.Option(help="Annotation sheet (default: found under ROOT).")
     ] = None,
+    release: Annotated[
+        str | None, typer.Option(help="raw | cropped (default: recognised from the folders and frames).")
+    ] = None,
 ) -> None:
-    """Record where a dataset lies."""
+    """Record where a dataset lies and which release it is (raw frames get a face crop)."""
     _load()
     from mer.protocols.config import add_dataset
     from mer.protocols.datasets import DATASETS
+    from mer.protocols.release import PREPARATION
 
     DATASETS.get(name)
     if not root.is_dir():
         raise MissingInputError(f"dataset root not found: {root}")
     if annotations is not None and not annotations.is_file():
         raise MissingInputError(f"annotation sheet not found: {annotations}")
-    entry = add_dataset(name, root, annotations)
-    console.print(f"added {name}: {entry['root']}")
+    entry = add_dataset(name, root, annotations, release)
+    console.print(f"added {name}: {entry['root']}", highlight=False, soft_wrap=True)
+    if "release" in entry:
+        prep = ", ".join(f"{k}={v}" for k, v in PREPARATION[entry["release"]].items()) or "frames as they are"
+        console.print(
+            f"  release: {entry['release']} ({entry['release_evidence']}); preparation: {prep}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @data_app.command("synth")
@@ -446,6 +457,20 @@ def bench_run(
             "(recorded in run.json).",
         ),
     ] = False,
+    align: Annotated[
+        str | None, typer.Option(help="Face crop: none | detect | landmarks (default: the dataset's).")
+    ] = None,
+    sampler: Annotated[str | None, typer.Option(help="Frames: keyframe | uniform (TSN).")] = None,
+    frames: Annotated[int | None, typer.Option(help="Frames kept per clip (T).")] = None,
+    image_size: Annotated[int | None, typer.Option(help="Square crop side.")] = None,
+    resize_short: Annotated[int | None, typer.Option(help="Short side before the centre crop.")] = None,
+    prep: Annotated[
+        list[str] | None, typer.Option("--prep", help="Preparation KEY=VALUE (repeatable; see --dry-run).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the resolved configuration and stop (no data read).")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="With --dry-run: print JSON.")] = False,
 ) -> None:
     """Train and evaluate a model under a protocol; resumes an interrupted run.
 
@@ -453,6 +478,7 @@ def bench_run(
     processes; only rank 0 writes and prints.
     """
     _load()
+    from mer.protocols.plan import prep_overrides
     from mer.protocols.protocol import PROTOCOLS
     from mer.protocols.runner import RunConfig, run_bench
     from mer.zoo.api import MODELS
@@ -480,7 +506,18 @@ def bench_run(
         select=select,
         options=options,
         save_weights=save_weights,
+        recipe=prep_overrides(
+            prep, align=align, sampler=sampler, frames=frames, size=image_size, resize_short=resize_short
+        ),
     )
+    if as_json and not dry_run:
+        raise ValueError("--json goes with --dry-run (a run prints its metrics)")
+    if dry_run:
+        from mer.protocols.plan import format_plan, plan_run
+
+        plan = plan_run(config, run_id)
+        typer.echo(json.dumps(plan.to_dict(), indent=2) if as_json else format_plan(plan.to_dict()))
+        return
     from mer.zoo.distributed import is_main
 
     with _progress(disable=not is_main()) as progress:
@@ -535,10 +572,16 @@ def leaderboard_show(
 @friendly_errors
 def leaderboard_build(
     runs_dir: Annotated[Path, typer.Option("--runs", help="Folder searched for runs.")] = Path("runs"),
-    out: Annotated[Path, typer.Option(help="Output file; PNGs go to figures/ beside it.")] = Path(
-        "leaderboard/LEADERBOARD.md"
-    ),
-    fmt: Annotated[str, typer.Option("--format", help="md, csv, json or latex.")] = "md",
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Output file, PNGs in figures/ beside it (default leaderboard/LEADERBOARD.md); "
+            "with --format html the site's folder (default site/)."
+        ),
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="md, csv, json, latex or html (a static web site).")
+    ] = "md",
     check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 when OUT is stale.")] = False,
     protocol: Annotated[list[str] | None, typer.Option(help="Only this protocol (repeatable).")] = None,
 ) -> None:

@@ -8,8 +8,7 @@ through the generic :class:`~mer.zoo.deep.DeepEstimator` and the shared training
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +18,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from mer.protocols.clipset import ClipSet
-from mer.zoo.api import Predictions, refuse_unknown_options
+from mer.zoo.api import refuse_unknown_options
 from mer.zoo.deep import DeepEstimator
+from mer.zoo.threads import ThreadLimitedEstimator
 from mer.zoo.train import TrainConfig
 
 FEATURE = "flow"
@@ -79,32 +79,6 @@ class FlowTrainOptions:
     flip: bool = True
     label_smoothing: float = 0.0
     cpu_threads: int | None = 1
-
-
-class FlowEstimator(DeepEstimator):
-    """A :class:`DeepEstimator` that runs with ``cpu_threads`` torch threads on a CPU (restored after)."""
-
-    cpu_threads: int | None = None
-
-    @contextmanager
-    def _threads(self) -> Iterator[None]:
-        if self.device.type != "cpu" or not self.cpu_threads:
-            yield
-            return
-        before = torch.get_num_threads()
-        torch.set_num_threads(self.cpu_threads)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(before)
-
-    def fit(self, train: ClipSet, val: ClipSet | None = None) -> None:
-        with self._threads():
-            super().fit(train, val)
-
-    def predict(self, test: ClipSet) -> Predictions:
-        with self._threads():
-            return super().predict(test)
 
 
 def hflip_flow(x: torch.Tensor) -> torch.Tensor:
@@ -170,7 +144,7 @@ def build_flow_estimator(
         with torch.no_grad():
             fit_scale(est.model, train)
 
-    est = FlowEstimator(
+    est = ThreadLimitedEstimator(
         model,
         loss_fn=loss_fn,
         batch_fn=make_batch_fn(opts.flip),

@@ -123,6 +123,32 @@ def landmarks_box(points: np.ndarray, w: int, h: int, margin: float = 0.1) -> Bo
     return _square(float(x0), float(y0), float(x1), float(y1), margin, w, h)
 
 
+def landmarks_unavailable() -> str | None:
+    """Why the landmark aligner cannot run here (dlib or its predictor file missing), or None."""
+    import importlib.util
+
+    if importlib.util.find_spec("dlib") is None:
+        return "dlib is not installed (pip install dlib-bin face-recognition-models)"
+    try:
+        path = dlib_predictor_path()
+    except RuntimeError as e:
+        return str(e)
+    return None if path.is_file() else f"dlib predictor file not found: {path}"
+
+
+def aligner_chain(align: str) -> tuple[list[str], str | None]:
+    """The aligners tried in order for ``align``, and why the asked one is skipped (None: it runs).
+
+    ``landmarks`` falls back to ``detect`` on a clip where it finds no face, and on every clip when
+    dlib cannot run here; the caller reports both (nothing is swapped silently).
+    """
+    ALIGNERS.get(align)  # an unknown name fails here, listing the valid ones
+    if align != "landmarks":
+        return [align], None
+    why = landmarks_unavailable()
+    return (["detect"], why) if why else (["landmarks", "detect"], None)
+
+
 @ALIGNERS.register("landmarks")
 def landmark_face(onset_rgb: np.ndarray) -> Box | None:
     """Face box from dlib's 68 landmarks on the onset frame (optional extra: dlib-bin).

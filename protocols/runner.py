@@ -19,7 +19,7 @@ import random
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,17 +40,29 @@ from mer.protocols.io import (
 from mer.protocols.metrics import emotion_metrics, per_fold_summary
 from mer.protocols.prepare import PreparedSet, Recipe, prepare
 from mer.protocols.protocol import PROTOCOLS, Fold, Protocol, parse_folds
+from mer.registry import Registry
 from mer.zoo import distributed
 from mer.zoo.api import MODELS, ModelSpec, Predictions
 
 log = logging.getLogger("mer.runner")
 
-# Task → function(run_dir predictions DataFrame, protocol) → metrics dict. Tasks other than
-# single-label emotion recognition (AU detection) add themselves here.
-TASK_METRICS: dict[str, Callable[[pd.DataFrame, Protocol], dict[str, Any]]] = {}
-# Task → function(fold, test clips, predictions, class names) → that fold's predictions table, for tasks
-# whose predictions are not one class per clip (AU detection writes y_true_AU12, y_pred_AU12, p_AU12...).
-TASK_FRAMES: dict[str, Callable[[Fold, ClipSet, Predictions, tuple[str, ...]], pd.DataFrame]] = {}
+
+@dataclass(frozen=True)
+class TaskHooks:
+    """How the runner scores and tabulates one task's predictions.
+
+    Attributes:
+        metrics: (run's predictions DataFrame, protocol) → metrics dict.
+        fold_frame: (fold, test clips, predictions, class names) → that fold's predictions table
+            (single-label emotion writes y_true / y_pred / p_<class>; AU detection y_true_AU12, ...).
+    """
+
+    metrics: Callable[[pd.DataFrame, Protocol], dict[str, Any]]
+    fold_frame: Callable[[Fold, ClipSet, Predictions, tuple[str, ...]], pd.DataFrame]
+
+
+# Task name → its hooks; "emotion" is registered below, other tasks (AU detection) register themselves.
+TASKS: Registry[TaskHooks] = Registry("task")
 
 
 class RunConfigError(UsageError, ValueError):
@@ -58,7 +70,7 @@ class RunConfigError(UsageError, ValueError):
 
 
 #: run.json fields that must be equal for two runs (or a run and its resumption) to be one run.
-SAME_RUN_KEYS = ("model", "size", "protocol", "protocol_version", "seed", "select", "recipe")
+SAME_RUN_KEYS = ("model", "size", "protocol", "protocol_version", "seed", "select", "recipe", "training")
 #: Fields that may differ only with ``--allow-mixed``, which records the mix in run.json.
 MIXABLE_KEYS = ("options", "git_commit")
 
@@ -143,17 +155,20 @@ class RunConfig:
     options: dict[str, Any] = field(default_factory=dict)
     save_weights: str = "none"
 
-    def run_id(self, size: str, protocol_label: str | None = None) -> str:
+    def run_id(self, size: str, prep: str | None = None) -> str:
         """Readable and deterministic, so that the same command finds and resumes its run.
 
-        ``protocol_label`` names the protocol on non-default data (``loso-synth-3@<id>``, see
-        :mod:`mer.protocols.fingerprint`)."""
-        parts = [protocol_label or self.protocol, f"{self.model}-{size}", f"seed{self.seed}"]
+        ``prep``: a hash of the resolved preparation when it differs from the model size's plain one
+        (:func:`mer.protocols.plan.plan_run`).
+        """
+        parts = [self.protocol, f"{self.model}-{size}", f"seed{self.seed}"]
         if self.select != "last":
             parts.append(self.select)
         if self.options:
             # Options (--init, recipe switches) change the numbers: their hash keeps runs apart.
             parts.append("opt-" + stable_hash(self.options, 8))
+        if prep:
+            parts.append("prep-" + prep)
         if self.folds:
             parts.append("folds" + self.folds.replace(",", "_"))
         return "__".join(parts)
@@ -213,12 +228,15 @@ def seed_everything(seed: int) -> None:
         pass
 
 
-def resolve_recipe(spec: ModelSpec, size: str, protocol: Protocol, overrides: dict[str, Any]) -> Recipe:
-    """Preparation recipe: defaults ← protocol extras ← the model's wishes for its size ← the user."""
-    recipe = Recipe()
-    for layer in (protocol.extras.get("recipe", {}), spec.recipe.get(size, {}), overrides):
-        recipe = replace(recipe, **{k: v for k, v in layer.items() if v is not None})
-    return recipe
+def resolve_recipe(
+    spec: ModelSpec, size: str, protocol: Protocol, overrides: dict[str, Any], options: dict | None = None
+) -> Recipe:
+    """Preparation recipe: defaults ← the dataset's release ← protocol extras ← the model's size ← the
+    model's training recipe ← the user (:func:`mer.protocols.plan.plan_run` does the work)."""
+    from mer.protocols.plan import plan_run
+
+    config = RunConfig(spec.name, protocol.name, size=size, recipe=overrides, options=dict(options or {}))
+    return plan_run(config).recipe
 
 
 def ensure_dataset_root(dataset: str) -> Path | None:
@@ -297,14 +315,19 @@ def _save_weights(est: Any, path: Path) -> None:
         save_file(arrays, str(tmp))
 
 
+def _emotion_metrics(pred: pd.DataFrame, protocol: Protocol) -> dict[str, Any]:
+    yt, yp, folds = (pred[c].to_numpy() for c in ("y_true", "y_pred", "fold"))
+    m = emotion_metrics(yt, yp, protocol.classes)
+    m["per_fold"] = per_fold_summary(yt, yp, folds, protocol.classes)
+    return m
+
+
+TASKS.register("emotion", TaskHooks(metrics=_emotion_metrics, fold_frame=_fold_frame))
+
+
 def compute_metrics(pred: pd.DataFrame, protocol: Protocol, n_folds: int) -> dict[str, Any]:
     """Metrics over the concatenated predictions, plus per-fold mean ± std."""
-    if protocol.task in TASK_METRICS:
-        m = TASK_METRICS[protocol.task](pred, protocol)
-    else:
-        yt, yp, folds = (pred[c].to_numpy() for c in ("y_true", "y_pred", "fold"))
-        m = emotion_metrics(yt, yp, protocol.classes)
-        m["per_fold"] = per_fold_summary(yt, yp, folds, protocol.classes)
+    m = TASKS.get(protocol.task).metrics(pred, protocol)
     m["folds_done"] = int(pred["fold"].nunique())
     m["n_folds"] = n_folds
     return m
@@ -397,16 +420,18 @@ def _fit_predict_fold(
     i = fold.index
     seed_everything(config.seed * 1000 + i)
     options = dict(config.options)
-    if work_dir is not None and spec.family == "deep" and "work_dir" not in options:
-        import inspect
+    import inspect
 
-        if "work_dir" in inspect.signature(spec.build).parameters:
-            options["work_dir"] = str(work_dir)
+    params = inspect.signature(spec.build).parameters
+    if work_dir is not None and spec.family == "deep" and "work_dir" not in options and "work_dir" in params:
+        options["work_dir"] = str(work_dir)
+    if "protocol" in params:  # recipes that follow the dataset's config (official, SPEC A.5b)
+        options["protocol"] = protocol.name
     est = spec.build(num_classes=protocol.num_classes, size=size, seed=config.seed * 1000 + i, **options)
     train, test = clips.subset(fold.train), clips.subset(fold.test)
     est.fit(train, test if config.select == "oracle" else None)
     pred = est.predict(test)
-    frame = TASK_FRAMES.get(protocol.task, _fold_frame)(fold, test, pred, protocol.classes)
+    frame = TASKS.get(protocol.task).fold_frame(fold, test, pred, protocol.classes)
     if weights is not None and distributed.is_main():
         weights.parent.mkdir(exist_ok=True)
         _save_weights(est, weights)
@@ -422,7 +447,7 @@ _WORKER: dict[str, Any] = {}
 
 def _worker_init(config: RunConfig, size: str, recipe: dict[str, Any], slots: Any, threads: int) -> None:
     """A parallel-fold worker: its own GPU share (round-robin over visible GPUs) and its own clips."""
-    from mer.catalog import load_all
+    from mer.registrations import load_all
 
     load_all()
     with slots.get_lock():
@@ -542,16 +567,10 @@ def run_bench(
     if parallel_folds > 1 and dinfo.world_size > 1:
         raise RunConfigError("--parallel-folds and torchrun do not combine: use one or the other")
     main = dinfo.is_main
-    protocol = PROTOCOLS.get(config.protocol)
-    spec = MODELS.get(config.model)
-    size = spec.check_size(config.size)
-    if spec.task != protocol.task:
-        raise RunConfigError(
-            f"model {spec.name} does {spec.task} but protocol {protocol.name} is {protocol.task}"
-        )
-    if config.select not in ("last", "oracle"):
-        raise RunConfigError(f"--select must be 'last' or 'oracle', not {config.select!r}")
-    recipe = resolve_recipe(spec, size, protocol, config.recipe)
+    from mer.protocols.plan import plan_run
+
+    plan = plan_run(config, run_id)  # everything but the data resolved, as --dry-run shows it
+    protocol, spec, size, recipe = plan.protocol, MODELS.get(config.model), plan.size, plan.recipe
     t0 = time.perf_counter()
     prepared, clips = load_protocol_data(protocol, recipe, on_prepare, "sha256" if verify else "size")
     check = {"level": prepared.verified, "seconds": round(time.perf_counter() - t0, 3)}
@@ -565,7 +584,11 @@ def run_bench(
     folds = protocol.folds(clips.samples)
     wanted = parse_folds(config.folds, len(folds))
 
-    run_dir = Path(runs_dir) / (run_id or config.run_id(size, fingerprint["protocol_label"]))
+    label = fingerprint["protocol_label"]
+    if run_id is None and label != protocol.name:  # non-default data: the run is named after it
+        run_dir = Path(runs_dir) / (label + plan.run_id.removeprefix(protocol.name))
+    else:
+        run_dir = Path(runs_dir) / plan.run_id
     cfg = {**asdict(config), "size": size, "recipe": asdict(recipe)}
     meta_path = run_dir / "run.json"
     fresh = {
@@ -583,6 +606,8 @@ def run_bench(
         "classes": list(protocol.classes),
         "recipe": asdict(recipe),
         "recipe_name": config.options.get("recipe", "paper"),
+        **plan.record(),
+        "alignment": prepared.alignment,
         "seed": config.seed,
         "select": config.select,
         "options": config.options,

@@ -7,7 +7,7 @@ import pytest
 from _synth import small_synth
 from typer.testing import CliRunner
 
-from mer.catalog import load_all
+from mer.registrations import load_all
 from mer.errors import ExitCode
 from mer.protocols.cache import CacheError
 from mer.protocols.io import file_sha256

@@ -6,7 +6,7 @@ import pytest
 from _synth import small_synth
 from typer.testing import CliRunner
 
-from mer.catalog import load_all
+from mer.registrations import load_all
 from mer.errors import ExitCode
 from mer.protocols.config import dataset_entry
 from mer.protocols.fingerprint import DataMismatchError, synth_params

@@ -13,10 +13,10 @@ import torch
 from _synth import small_synth, tiny_run
 from typer.testing import CliRunner
 
-from mer.catalog import load_all
 from mer.cli import app
 from mer.protocols.layouts import FrameError, list_frames, read_rgb
 from mer.protocols.prepare import Recipe
+from mer.registrations import load_all
 from mer.zoo.predict import NoFaceError, predict_clips, prepare_clip
 
 load_all()

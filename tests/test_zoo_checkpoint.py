@@ -22,8 +22,8 @@ import torch
 from fakehub import FakeHub, FakeRepo
 from typer.testing import CliRunner
 
-from mer.catalog import load_all
 from mer.merclip.convert import ConversionError
+from mer.registrations import load_all
 from mer.zoo import hub as zoo_hub
 from mer.zoo.api import MODELS
 from mer.zoo.artifact import IntegrityError

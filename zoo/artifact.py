@@ -262,7 +262,7 @@ def build_from_config(config: ArtifactConfig, weights: Path) -> Any:
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
-    from mer.catalog import load_all
+    from mer.registrations import load_all
     from mer.zoo.api import MODELS
 
     load_all()

@@ -166,7 +166,7 @@ def load_run_data(run_dir: Path) -> RunData:
     if (cache / "meta.json").is_file():
         prepared = load_prepared(cache)
     else:  # the run came from another machine: prepare the protocol's data here (a no-op when cached)
-        from mer.catalog import load_all
+        from mer.registrations import load_all
 
         load_all()
         prepared, _ = load_protocol_data(PROTOCOLS.get(meta["protocol"]), Recipe(**meta["recipe"]))

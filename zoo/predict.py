@@ -328,7 +328,7 @@ def predict_clips(
         raise OptionValueError(
             f"model {cfg.model} does {cfg.task} detection; mer predict takes emotion models"
         )
-    from mer.catalog import load_all
+    from mer.registrations import load_all
     from mer.zoo.api import MODELS
 
     load_all()

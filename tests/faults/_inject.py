@@ -60,7 +60,7 @@ def build_fault_net(num_classes: int, size: str = "base", seed: int = 0, work_di
 
 
 def arm() -> None:
-    from mer.catalog import load_all
+    from mer.registrations import load_all
     from mer.zoo.api import MODELS, ModelSpec
 
     load_all()

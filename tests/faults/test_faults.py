@@ -18,7 +18,7 @@ from _faults import kill_when, mer, start, tree_sha
 from _synth import small_synth
 from typer.testing import CliRunner
 
-from mer.catalog import load_all
+from mer.registrations import load_all
 from mer.errors import ExitCode
 
 load_all()
