@@ -368,8 +368,7 @@ def check_fold_file(path: Path, record: dict[str, Any] | None) -> None:
         return
     if fold_record(path)["sha256"] != record["sha256"]:
         raise IntegrityError(
-            f"{path} does not match the SHA-256 recorded in run.json (truncated or overwritten); "
-            "run the run's `mer bench run` command again to redo that fold"
+            f"{path} does not match the SHA-256 recorded in run.json (truncated or overwritten)"
         )
 
 
@@ -660,7 +659,7 @@ def run_bench(
         try:
             check_fold_file(fold_file(i), meta["folds"].get(str(i)))
         except IntegrityError as e:  # a damaged finished fold is redone, and said so
-            log.warning("%s; fold %d will be run again", e, i)
+            log.warning("%s; fold %d is run again", e, i)
             meta.setdefault("notices", []).append(f"{_now()}: {fold_file(i).name} damaged; fold redone")
             todo.append(i)
     distributed.barrier()  # every rank has its to-do list before rank 0 writes anything
@@ -772,7 +771,10 @@ def merge_runs(run_dirs: list[Path], out_dir: Path, allow_mixed: bool = False) -
             if f.name in owner:
                 raise RunConfigError(f"fold {f.stem} is in both {owner[f.name]} and {d}")
             owner[f.name] = Path(d)
-            check_fold_file(f, m.get("folds", {}).get(str(int(f.stem.split("_")[1]))))
+            try:
+                check_fold_file(f, m.get("folds", {}).get(str(int(f.stem.split("_")[1]))))
+            except IntegrityError as e:
+                raise IntegrityError(f"{e}; rerun the `mer bench run` of {d} to redo that fold") from None
         folds_meta.update(m.get("folds", {}))
     out_dir = Path(out_dir)
     for name, d in owner.items():

@@ -7,11 +7,11 @@ import pytest
 from _synth import small_synth
 from typer.testing import CliRunner
 
-from mer.registrations import load_all
 from mer.errors import ExitCode
 from mer.protocols.cache import CacheError
 from mer.protocols.io import file_sha256
 from mer.protocols.prepare import Recipe, load_prepared, prepare
+from mer.registrations import load_all
 
 load_all()
 RECIPE = Recipe(frames=8, size=32)

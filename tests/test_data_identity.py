@@ -6,11 +6,11 @@ import pytest
 from _synth import small_synth
 from typer.testing import CliRunner
 
-from mer.registrations import load_all
 from mer.errors import ExitCode
 from mer.protocols.config import dataset_entry
 from mer.protocols.fingerprint import DataMismatchError, synth_params
 from mer.protocols.runner import RunConfig, RunConfigError, merge_runs, run_bench
+from mer.registrations import load_all
 
 load_all()
 

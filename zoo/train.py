@@ -192,7 +192,7 @@ def read_checkpoint(path: Path) -> dict[str, Any] | None:
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, TypeError, pickle.UnpicklingError) as e:
         kept = path.with_name(path.name + ".corrupt")
         path.replace(kept)
-        why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        why = (str(e).splitlines() or [type(e).__name__])[0].split(". ")[0]  # its first sentence
         log.warning(
             "checkpoint %s is corrupt (%s); the fold restarts from its beginning (file kept as %s)",
             path,

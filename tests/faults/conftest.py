@@ -6,19 +6,23 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
 
-ROWS: list[tuple[str, str, int, bool]] = []
+ROWS: list[tuple[str, str, str, bool]] = []
+TMP = re.compile(r"/tmp/pytest-of-[^/]+/pytest-\d+/[^/]+/")
 
 
 @pytest.fixture
 def fault_row():
-    """``fault_row(case, message, exit_code, intact)``: one row of the fault table."""
+    """``fault_row(case, message, exit_code, intact)``: one row of the fault table (pytest's temporary
+    folders shortened to ``…/``, rich's log-time prefix dropped)."""
 
-    def add(case: str, message: str, code: int, intact: bool) -> None:
-        ROWS.append((case, message, code, intact))
+    def add(case: str, message: str, code: int | str, intact: bool) -> None:
+        message = TMP.sub("…/", re.sub(r"^\[[^\]]*\]\s*", "", message.strip()))
+        ROWS.append((case, message, str(code), intact))
 
     return add
 

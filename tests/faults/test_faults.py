@@ -11,6 +11,7 @@ import errno
 import json
 import re
 import shlex
+import shutil
 from pathlib import Path
 
 import pytest
@@ -18,11 +19,13 @@ from _faults import kill_when, mer, start, tree_sha
 from _synth import small_synth
 from typer.testing import CliRunner
 
-from mer.registrations import load_all
 from mer.errors import ExitCode
+from mer.registrations import load_all
 
 load_all()
 
+#: Cases that run mer in subprocesses (each imports torch: seconds idle, a minute on a loaded machine).
+SUBPROCESS = pytest.mark.slow
 CHANCE = ["bench", "run", "--model", "chance", "--protocol", "loso-synth-3"]
 NET = ["bench", "run", "--model", "fault-net", "--protocol", "loso-synth-3", "--parallel-folds", "1"]
 
@@ -42,6 +45,7 @@ def _home() -> Path:
     return mer_home()
 
 
+@SUBPROCESS
 def test_kill_during_preparation(synth, tmp_path, fault_row):
     other = mer("data", "prepare", "synthme", "--frames", "4", "--size", "16")
     assert other.code == 0, other.out
@@ -63,6 +67,7 @@ def test_kill_during_preparation(synth, tmp_path, fault_row):
     )
 
 
+@SUBPROCESS
 def test_two_processes_prepare_one_dataset_at_once(synth, tmp_path, fault_row):
     args = ("data", "prepare", "synthme", "--frames", "8", "--size", "24")
     procs = [start(*args, fault="slow-prepare") for _ in range(2)]
@@ -83,6 +88,7 @@ def test_two_processes_prepare_one_dataset_at_once(synth, tmp_path, fault_row):
     )
 
 
+@SUBPROCESS
 def test_kill_during_a_fold(synth, tmp_path, fault_row):
     runs = tmp_path / "runs"
     args = [*CHANCE, "--runs-dir", str(runs), "--run-id", "r"]
@@ -103,6 +109,7 @@ def test_kill_during_a_fold(synth, tmp_path, fault_row):
     )
 
 
+@SUBPROCESS
 def test_kill_during_a_checkpoint_write_and_a_corrupt_checkpoint(synth, tmp_path, fault_row):
     runs = tmp_path / "runs"
     args = [*NET, "--folds", "0-1", "-o", "epochs=2", "--runs-dir", str(runs), "--run-id", "r"]
@@ -116,20 +123,34 @@ def test_kill_during_a_checkpoint_write_and_a_corrupt_checkpoint(synth, tmp_path
     import torch
 
     assert torch.load(ckpt, weights_only=True)["epoch"] == 0  # the half-written save did not replace it
-    fault_row("SIGKILL during a checkpoint write", "checkpoint.pt still the last whole epoch (0)", -9, True)
+    assert tree_sha(runs / "r" / "folds", ckpt) == finished
+    shutil.copytree(runs / "r", runs / "r2")  # the same state, for the corrupt-checkpoint case below
 
-    ckpt.write_bytes(ckpt.read_bytes()[:500])  # now damage it
-    fold0 = tree_sha(runs / "r" / "folds")
-    again = mer(*args)
+    resumed = mer(*args)
+    assert resumed.code == 0 and "(2/4 folds)" in resumed.out, resumed.out
+    said = next(ln for ln in resumed.out.splitlines() if "resumed from" in ln)
+    assert "at epoch 1" in said and "corrupt" not in resumed.out
+    assert tree_sha(runs / "r" / "folds" / "fold_000.csv") == {
+        k: v for k, v in finished.items() if k.endswith("fold_000.csv")
+    }
+    fault_row(
+        "SIGKILL during a checkpoint write", "checkpoint.pt intact; rerun: " + said, "-9 → rerun 0", True
+    )
+
+    ckpt2 = runs / "r2" / "work" / "fold_001" / "checkpoint.pt"
+    ckpt2.write_bytes(ckpt2.read_bytes()[:500])  # now a truncated one
+    fold0 = tree_sha(runs / "r2" / "folds")
+    again = mer(*args[:-1], "r2")
     line = next(ln for ln in again.out.splitlines() if "checkpoint" in ln and "corrupt" in ln)
     assert again.code == 0 and "(2/4 folds)" in again.out, again.out
     assert "restarts from its beginning" in line and "Traceback" not in again.out
-    assert tree_sha(runs / "r" / "folds" / "fold_000.csv") == {
-        k: v for k, v in fold0.items() if "fold_000" in k
+    assert tree_sha(runs / "r2" / "folds" / "fold_000.csv") == {
+        k: v for k, v in fold0.items() if k.endswith("fold_000.csv")
     }
-    fault_row("truncated checkpoint.pt", line.strip(), again.code, True)
+    fault_row("truncated checkpoint.pt", line, again.code, True)
 
 
+@SUBPROCESS
 def test_kill_during_merge(synth, tmp_path, fault_row):
     runs = tmp_path / "runs"
     assert mer(*CHANCE, "--runs-dir", str(runs), "--folds", "0-1", "--run-id", "a").code == 0
@@ -152,6 +173,7 @@ def test_kill_during_merge(synth, tmp_path, fault_row):
     )
 
 
+@SUBPROCESS
 def test_kill_during_leaderboard_build(synth, tmp_path, fault_row):
     runs, lb = tmp_path / "runs", tmp_path / "lb" / "LEADERBOARD.md"
     assert mer(*CHANCE, "--runs-dir", str(runs)).code == 0
@@ -187,6 +209,7 @@ def test_kill_during_leaderboard_build(synth, tmp_path, fault_row):
     )
 
 
+@SUBPROCESS
 def test_truncated_frames_npy(synth, tmp_path, fault_row):
     runs = tmp_path / "runs"
     assert mer(*CHANCE, "--runs-dir", str(runs), "--folds", "0", "--run-id", "r").code == 0
@@ -207,6 +230,7 @@ def test_truncated_frames_npy(synth, tmp_path, fault_row):
     fault_row("truncated frames.npy", bad.last_error, bad.code, True)
 
 
+@SUBPROCESS
 def test_truncated_fold_csv(synth, tmp_path, fault_row):
     runs = tmp_path / "runs"
     args = [*CHANCE, "--runs-dir", str(runs), "--run-id", "r"]
@@ -222,13 +246,14 @@ def test_truncated_fold_csv(synth, tmp_path, fault_row):
     )
     again = mer(*args)
     warn = next(ln for ln in again.out.splitlines() if "fold_002.csv" in ln)
-    assert again.code == 0 and "will be run again" in again.out, again.out
+    assert again.code == 0 and "fold 2 is run again" in again.out, again.out
     assert tree_sha(folds) == finished  # the damaged fold redone, the others untouched
     assert json.loads((runs / "r" / "metrics.json").read_bytes()) == json.loads(metrics)
     fault_row("truncated fold CSV (merge)", merged.last_error, merged.code, True)
     fault_row("truncated fold CSV (resume)", warn.strip(), again.code, True)
 
 
+@SUBPROCESS
 def test_truncated_metrics_json(synth, tmp_path, fault_row):
     runs = tmp_path / "runs"
     args = [*CHANCE, "--runs-dir", str(runs), "--run-id", "r"]
