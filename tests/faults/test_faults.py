@@ -62,9 +62,8 @@ def test_kill_during_preparation(synth, tmp_path, fault_row):
     assert again.code == 0 and "16 clips prepared" in again.out, again.out
     assert not list(workspace.glob(".*.tmp-*"))  # the killed builder's workspace was cleared
     assert tree_sha(*[Path(p) for p in finished]) == finished
-    fault_row(
-        "SIGKILL during `mer data prepare`", "nothing published; rerun: " + again.last_error, again.code, True
-    )
+    said = next(ln for ln in again.out.splitlines() if "clips prepared" in ln)
+    fault_row("SIGKILL during `mer data prepare`", "nothing published; rerun: " + said, "-9 → rerun 0", True)
 
 
 @SUBPROCESS
@@ -101,12 +100,8 @@ def test_kill_during_a_fold(synth, tmp_path, fault_row):
     assert again.code == 0 and "(4/4 folds)" in again.out, again.out
     intact = all(tree_sha(Path(f))[f] == h for f, h in finished.items())
     assert intact
-    fault_row(
-        "SIGKILL during a fold",
-        "rerun resumes: " + again.out.split("run: ")[1].splitlines()[0],
-        again.code,
-        intact,
-    )
+    said = "rerun resumes: " + again.out.split("run: ")[1].splitlines()[0]
+    fault_row("SIGKILL during a fold", said, "-9 → rerun 0", intact)
 
 
 @SUBPROCESS
@@ -165,12 +160,8 @@ def test_kill_during_merge(synth, tmp_path, fault_row):
     again = mer("bench", "merge", str(runs / "a"), str(runs / "b"), "--out", str(runs / "m"))
     assert again.code == 0 and "(4/4 folds)" in again.out, again.out
     assert tree_sha(runs / "a", runs / "b") == finished
-    fault_row(
-        "SIGKILL during `mer bench merge`",
-        "no half file; rerun: " + again.out.splitlines()[0],
-        again.code,
-        True,
-    )
+    said = "no half file; rerun: " + again.out.splitlines()[0]
+    fault_row("SIGKILL during `mer bench merge`", said, "-9 → rerun 0", True)
 
 
 @SUBPROCESS
@@ -201,12 +192,8 @@ def test_kill_during_leaderboard_build(synth, tmp_path, fault_row):
     assert tree_sha(runs) == runs_now
     again = mer("leaderboard", "build", "--runs", str(runs), "--out", str(lb))
     assert again.code == 0 and "2 runs" in again.out and "majority" in lb.read_text()
-    fault_row(
-        "SIGKILL during `mer leaderboard build`",
-        "old LEADERBOARD.md kept whole; rerun: " + again.last_error,
-        again.code,
-        True,
-    )
+    said = "old LEADERBOARD.md kept whole; rerun: " + again.last_error
+    fault_row("SIGKILL during `mer leaderboard build`", said, "-9 → rerun 0", True)
 
 
 @SUBPROCESS
