@@ -134,6 +134,9 @@ def build_flow_estimator(
         weight_decay=opts.weight_decay,
         warmup_epochs=min(3, max(1, opts.epochs // 10)),
         eval_batch_size=128,
+        # The batches are cached flow rows (clips.feature): reading ahead, and pinning, every batch's
+        # frames would only cost time (benchmarks/RESULTS.md has the measured difference).
+        prefetch=0,
     )
 
     def loss_fn(net: nn.Module, batch: dict[str, Any], epoch: int) -> tuple[torch.Tensor, dict[str, float]]:

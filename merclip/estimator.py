@@ -15,14 +15,19 @@ from torch import nn
 
 from mer.errors import BadInputError, OptionValueError
 from mer.merclip.augment import AugmentConfig, augment_batch, normalise_clips, to_model_input
-from mer.merclip.convert import (
-    inflate_clip_visual,
-)
+from mer.merclip.convert import inflate_clip_visual
 from mer.merclip.losses import clip_loss, focal_loss, progressive_weights
 from mer.merclip.model import MerClip, MerClipConfig
 from mer.merclip.prompts import TEMPLATES, PromptConfig, descriptions_for, for_recipe, prompt_aus, unphrased
 from mer.merclip.recipes import Training, resolve_training
-from mer.merclip.text import FrozenTextTower, PromptBank, load_clip_b16, tiny_clip
+from mer.merclip.text import (
+    TEXT_TOWERS,
+    FrozenTextTower,
+    PromptBank,
+    load_clip_b16,
+    load_viclip_text,
+    tiny_clip,
+)
 from mer.merclip.uniformerv2 import uniformerv2_config
 from mer.protocols.clipset import ClipSet
 from mer.zoo.api import ModelPlan, refuse_unknown_options
@@ -131,6 +136,19 @@ def check_init(size: str, init: str | None) -> None:
     made_by = init_provenance(init)
     if made_by is not None and made_by.get("size") == "tiny":
         return
+    if made_by is None and init != "clip" and Path(init).is_file():
+        # A raw UniFormerV2 / MER-CLIP checkpoint fits tiny only if the converter places every tensor
+        # (a B/16 release does not: its shapes are named).
+        from mer.merclip.convert import ConversionError
+        from mer.zoo.convert import convert_checkpoint
+
+        try:
+            convert_checkpoint(init, "uniformerv2", size).refuse_unmappable(init)
+        except ConversionError as e:  # the checkpoint is the problem: an input error, keys named
+            raise ConversionError(
+                f"--init at size tiny: {e}. A B/16 checkpoint needs --size base (or use --init random)"
+            ) from e
+        return
     what = (
         "CLIP ViT-B/16 image weights"
         if init == "clip"
@@ -142,6 +160,23 @@ def check_init(size: str, init: str | None) -> None:
     )
 
 
+def check_text(size: str, text: str = "clip", viclip_path: str | None = None) -> None:
+    """Refuse a text tower ``size`` cannot use: only ``clip`` / ``viclip``, ``viclip`` at base only.
+
+    Raises:
+        OptionValueError: naming the option.
+    """
+    if text not in TEXT_TOWERS:
+        raise OptionValueError(f"option text must be one of {', '.join(TEXT_TOWERS)}, not {text!r}")
+    if viclip_path and text != "viclip":
+        raise OptionValueError("option viclip_path is only used with -o text=viclip")
+    if size != "base" and text != "clip":
+        raise OptionValueError(
+            f"-o text={text}: size {size} uses a small random text tower; "
+            "the ViCLIP-B tower needs --size base"
+        )
+
+
 def build_network(
     size: str,
     variant: Variant,
@@ -149,21 +184,33 @@ def build_network(
     init: str | None = None,
     onset_relative: bool | None = None,
     drop_path: tuple[float, float] | None = None,
+    text: str = "clip",
+    viclip_path: str | None = None,
 ) -> MerClip:
-    """The network at ``size``: ``base`` loads CLIP ViT-B/16 (text tower, and the inflated image weights
-    unless ``init`` names a local checkpoint); ``tiny`` is random (CPU). ``onset_relative`` and
-    ``drop_path``: see :func:`model_config`.
+    """The network at ``size``: ``base`` loads CLIP ViT-B/16 (the inflated image weights unless ``init``
+    names a local checkpoint; the text tower unless ``text="viclip"``, which reads the ViCLIP-B text
+    tower from ``viclip_path``); ``tiny`` is random (CPU). ``onset_relative`` and ``drop_path``: see
+    :func:`model_config`.
 
     Raises:
-        ValueError: an ``init`` that size cannot use (:func:`check_init`).
+        OptionValueError: an ``init`` that size cannot use (:func:`check_init`), an unknown text tower or
+            ``viclip`` at size tiny (:func:`check_text`).
+        MissingWeightsError: CLIP or ViCLIP weights not on this machine (the message says what to fetch).
     """
     check_init(size, init)
+    check_text(size, text, viclip_path)
     cfg = model_config(size, variant, onset_relative, drop_path)
     if size == "base":
-        clip = load_clip_b16()
-        visual_state = {k: v for k, v in clip.visual.state_dict().items()}
-        text = FrozenTextTower(clip) if variant.align else None
-        model = MerClip(cfg, num_classes, text)
+        clip = load_clip_b16() if init in (None, "clip") or (variant.align and text == "clip") else None
+        tower = None
+        if variant.align and text == "viclip":
+            viclip, notes = load_viclip_text(viclip_path)
+            log.info("text tower: ViCLIP-B from %s (%s)", viclip_path, "; ".join(notes))
+            tower = FrozenTextTower(viclip)
+        elif variant.align:
+            tower = FrozenTextTower(clip)
+        visual_state = dict(clip.visual.state_dict()) if clip is not None and clip.visual is not None else {}
+        model = MerClip(cfg, num_classes, tower)
         if init in (None, "clip"):
             missing, unexpected = model.visual.encoder.load_state_dict(
                 inflate_clip_visual(visual_state), strict=False
@@ -216,6 +263,7 @@ def plan_estimator(
     refuse_unknown_options(name, set(options) - known)
     init = options.get("init")
     check_init(size, init)
+    check_text(size, options.get("text", "clip"), options.get("viclip_path"))
     onset_relative = options.get("onset_relative")
     model_config(size, variant, onset_relative)  # refuses a bad onset_relative as the builder does
     training = variant_training(
@@ -233,14 +281,24 @@ def plan_estimator(
     desc["prompts"] = {"source": variant.prompt_source, **asdict(prompts)} if variant.align else None
     if variant.align:
         desc["text"] = options.get("text", "clip") if size == "base" else "tiny (random, CPU)"
+        if options.get("viclip_path"):
+            from mer.protocols.io import file_sha256
+
+            viclip = Path(options["viclip_path"])
+            desc["viclip_path"] = str(viclip)
+            desc["viclip_sha256"] = file_sha256(viclip) if viclip.is_file() else None
     else:
         desc["text"] = None
-    from mer.zoo.init import describe_init
+    from mer.zoo.init import describe_checkpoint, describe_init
 
+    init_record = describe_init(init, "clip" if size == "base" else "random")
+    checkpoint = describe_checkpoint(init, size)  # a raw release: its source and the conversion's notes
+    if checkpoint is not None:
+        init_record["checkpoint"] = checkpoint
     return ModelPlan(
         preparation=dict(training.preparation),
         training=desc,
-        init=describe_init(init, "clip" if size == "base" else "random"),
+        init=init_record,
         notes=list(training.notes),
     )
 
@@ -270,6 +328,8 @@ def build_estimator(
     compile: bool = False,
     grad_checkpointing: bool = False,
     onset_relative: bool | None = None,
+    text: str = "clip",
+    viclip_path: str | None = None,
     **unknown: Any,
 ) -> DeepEstimator:
     """A MER-CLIP-family estimator (the ``build`` of every registered variant).
@@ -292,13 +352,18 @@ def build_estimator(
         grad_checkpointing: Activation checkpointing of the encoder blocks (large batches).
         onset_relative: Encoder input relative to the onset frame (``-o onset_relative=false`` trains
             tiny on raw frames, the ablation in benchmarks/RESULTS.md); None: the size's default.
+        text: Frozen text tower, ``clip`` (open_clip ViT-B-16 / openai, the default) or ``viclip`` (the
+            authors' ViCLIP-B text tower, base only); recorded with the run's options.
+        viclip_path: The local ViCLIP-B file for ``text="viclip"`` (``ViCLIP-B_InternVid-FLT-10M.pth``).
     """
     refuse_unknown_options(name, unknown)
     torch.manual_seed(seed)
     training = variant_training(variant, recipe, size, protocol, init, epochs, balanced_sampler)
     for note in training.notes:
         log.info("%s: %s", name, note)
-    model = build_network(size, variant, num_classes, init, onset_relative, training.drop_path)
+    model = build_network(
+        size, variant, num_classes, init, onset_relative, training.drop_path, text, viclip_path
+    )
     cfg = replace(training.train, compile=compile, grad_checkpointing=grad_checkpointing)
     aug: AugmentConfig = training.augment
     enc = model.cfg.encoder

@@ -65,15 +65,15 @@ def data_id(sheet_sha256: str, layout: str, synth: dict[str, Any] | None) -> str
     return stable_hash({"sheet": sheet_sha256, "layout": layout, "synth": synth}, 8)
 
 
-def data_fingerprint(prepared: Any, protocol: Any, clips: ClipSet) -> dict[str, Any]:
+def data_fingerprint(meta: dict[str, Any], protocol: Any, clips: ClipSet) -> dict[str, Any]:
     """The fingerprint of the data a run of ``protocol`` sees (see the module docstring).
 
     Args:
-        prepared: The :class:`~mer.protocols.prepare.PreparedSet` the clips come from.
+        meta: What identifies the data: the prepared cache's meta.json (``sheet_sha256``, ``layout``,
+            ``root``), or the same fields for a dataset added as flow images.
         protocol: The :class:`~mer.protocols.protocol.Protocol`.
         clips: The protocol's clip set (after its filters).
     """
-    meta = prepared.meta
     sheet_sha = meta.get("sheet_sha256", "")
     layout = meta.get("layout", "")
     labels = np.asarray(clips.labels)

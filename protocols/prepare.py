@@ -48,7 +48,7 @@ from mer.protocols.io import atomic_write_json, file_sha256, stable_hash
 from mer.protocols.layouts import LAYOUTS, FrameError, read_rgb
 from mer.protocols.protocol import Protocol
 from mer.protocols.sample import AnnotationError, Sample, ValidationIssue
-from mer.protocols.sampling import SAMPLERS
+from mer.protocols.sampling import SAMPLERS, uniform_pool_indices
 
 CACHE_VERSION = 2  # 2: meta.json records every file's size and SHA-256
 
@@ -65,6 +65,10 @@ class Recipe:
         sampler: "keyframe" (SPEC A.1) or "uniform" (TSN segments).
         align: Face cropping: "none", "detect" (Haar cascade on the onset), "landmarks".
         on_align_failure: "full-frame" (use the whole frame and report it) or "error".
+        pool: With the uniform sampler, frames cached per TSN segment (1: the centre only): slot 0 is
+            the test frame, the others the frames training draws from
+            (:func:`~mer.protocols.sampling.uniform_pool_indices`); the cache is then
+            ``[N, T, pool, S, S, 3]`` and :class:`ClipSet` picks.
     """
 
     frames: int = 16
@@ -73,9 +77,13 @@ class Recipe:
     sampler: str = "keyframe"
     align: str = "none"
     on_align_failure: str = "full-frame"
+    pool: int = 1
 
     def key(self) -> dict[str, Any]:
-        return asdict(self)
+        key = asdict(self)
+        if key["pool"] == 1:  # caches made before the field existed keep their key
+            del key["pool"]
+        return key
 
 
 @dataclass
@@ -196,8 +204,12 @@ def _prepare_one(
     if apex is None:
         apex = estimate_apex(frames, onset, offset)
         extras["apex_estimated"] = apex
-    numbers = SAMPLERS.get(recipe.sampler)(onset, apex, offset, recipe.frames)
-    imgs = [read_rgb(_pick(frames, n, sample, root)) for n in numbers]
+    if recipe.pool > 1:  # TSN with its training candidates, segment-major (the store is 6-D)
+        numbers = [n for seg in uniform_pool_indices(onset, offset, recipe.frames, recipe.pool) for n in seg]
+    else:
+        numbers = SAMPLERS.get(recipe.sampler)(onset, apex, offset, recipe.frames)
+    read = {n: read_rgb(_pick(frames, n, sample, root)) for n in dict.fromkeys(numbers)}
+    imgs = [read[n] for n in numbers]
     issue = None
     chain = chain or [recipe.align]
     box, used = None, None
@@ -208,6 +220,8 @@ def _prepare_one(
             break
     if used is not None and used != recipe.align:
         extras["aligner"] = used  # the crop came from a fallback aligner: said in the report
+    if used is not None and used != "none":
+        extras["face_box"] = [int(v) for v in box]  # (x0, y0, x1, y1) on the full frame, for checking
     if box is None:
         if recipe.on_align_failure == "error":
             raise FrameError(f"no face found on the onset frame of {sample.sample_id} ({frames[numbers[0]]})")
@@ -218,7 +232,10 @@ def _prepare_one(
         h, w = imgs[0].shape[:2]
         box = (0, 0, w, h)
         extras["align_fallback"] = "full-frame"
-    clip = np.stack([crop_and_resize(im, box, recipe) for im in imgs])
+    crops = {n: crop_and_resize(read[n], box, recipe) for n in read}
+    clip = np.stack([crops[n] for n in numbers])
+    if recipe.pool > 1:
+        clip = clip.reshape(recipe.frames, recipe.pool, *clip.shape[1:])
     if extras != sample.extras:
         sample = Sample(**{**sample.__dict__, "extras": extras})
     return clip, sample, issue
@@ -300,7 +317,8 @@ def _build(
         raise AnnotationError(f"{sheet}: no sample found")
 
     tmp.mkdir(parents=True)
-    shape = (len(samples), recipe.frames, recipe.size, recipe.size, 3)
+    pool = (recipe.pool,) if recipe.pool > 1 else ()
+    shape = (len(samples), recipe.frames, *pool, recipe.size, recipe.size, 3)
     store = np.lib.format.open_memmap(tmp / "frames.npy", mode="w+", dtype=np.uint8, shape=shape)
     final_samples: list[Sample] = list(samples)
     issues = list(parsed.issues)

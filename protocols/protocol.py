@@ -48,6 +48,10 @@ class Protocol:
         reference: Where the definition comes from (paper table).
         targets_of: For task "au": a kept sample → its 0/1 target per class (AU) in ``classes`` order;
             ``label_of`` then only decides which samples are kept.
+        part_of: For a composite benchmark, a subject (as in the predictions) → the source dataset it
+            belongs to; metrics are then also reported per part (MEGC2019: CASME II, SAMM, SMIC), in
+            ``parts`` order.
+        parts: The parts' names in display order.
     """
 
     name: str
@@ -65,6 +69,8 @@ class Protocol:
     expected_folds: int | None = None
     extras: dict = field(default_factory=dict, hash=False, compare=False)
     targets_of: Callable[[Sample], np.ndarray] | None = field(default=None, compare=False)
+    part_of: Callable[[str], str] | None = field(default=None, compare=False)
+    parts: tuple[str, ...] = ()
 
     @property
     def num_classes(self) -> int:
@@ -136,7 +142,8 @@ def parse_folds(spec: str | None, n_folds: int) -> list[int]:
     """Parse ``--folds`` ("0,3-5") into sorted fold indices; None or "" means all.
 
     Raises:
-        ValueError: malformed text or an index outside ``[0, n_folds)``.
+        OptionValueError: malformed text, a descending range ("3-1"), an index outside
+            ``[0, n_folds)``, or no fold at all.
     """
     if spec is None or not str(spec).strip():
         return list(range(n_folds))
@@ -146,14 +153,15 @@ def parse_folds(spec: str | None, n_folds: int) -> list[int]:
         if not part:
             continue
         try:
-            if "-" in part:
-                a, b = (int(x) for x in part.split("-", 1))
-                out.update(range(a, b + 1))
-            else:
-                out.add(int(part))
+            a, b = (int(x) for x in part.split("-", 1)) if "-" in part[1:] else (int(part), int(part))
         except ValueError:
             raise OptionValueError(f"--folds: cannot read {part!r} (use e.g. 0,3-5)") from None
-    bad = sorted(i for i in out if not 0 <= i < n_folds)
-    if bad:
-        raise OptionValueError(f"--folds: fold(s) {bad} outside 0..{n_folds - 1}")
+        if b < a:
+            raise OptionValueError(f"--folds: range {part!r} runs backwards (write {b}-{a})")
+        bad = [i for i in (a, b) if not 0 <= i < n_folds]
+        if bad:
+            raise OptionValueError(f"--folds: fold(s) {sorted(set(bad))} outside 0..{n_folds - 1}")
+        out.update(range(a, b + 1))
+    if not out:
+        raise OptionValueError(f"--folds: {spec!r} names no fold")
     return sorted(out)

@@ -27,8 +27,10 @@ import numpy as np
 import pandas as pd
 
 from mer.errors import IntegrityError, MissingInputError, NonFiniteError, OptionValueError, UsageError
+from mer.protocols.cache import publish_dir, remove_stale, workspace
 from mer.protocols.clipset import ClipSet
 from mer.protocols.fingerprint import DataMismatchError, data_fingerprint
+from mer.protocols.flow import FlowConfig, FlowMethodError, flow_config, is_flow_setting, require_method
 from mer.protocols.io import (
     atomic_path,
     atomic_write_bytes,
@@ -37,7 +39,7 @@ from mer.protocols.io import (
     make_dirs,
     stable_hash,
 )
-from mer.protocols.metrics import emotion_metrics, per_fold_summary
+from mer.protocols.metrics import emotion_metrics, per_fold_summary, per_part_metrics
 from mer.protocols.prepare import PreparedSet, Recipe, prepare
 from mer.protocols.protocol import PROTOCOLS, Fold, Protocol, parse_folds
 from mer.registry import Registry
@@ -70,7 +72,9 @@ class RunConfigError(UsageError, ValueError):
 
 
 #: run.json fields that must be equal for two runs (or a run and its resumption) to be one run.
-SAME_RUN_KEYS = ("model", "size", "protocol", "protocol_version", "seed", "select", "recipe", "training")
+SAME_RUN_KEYS = (
+    "model", "size", "protocol", "protocol_version", "seed", "select", "recipe", "training", "flow"
+)  # fmt: skip
 #: Fields that may differ only with ``--allow-mixed``, which records the mix in run.json.
 MIXABLE_KEYS = ("options", "git_commit")
 
@@ -143,6 +147,9 @@ class RunConfig:
         recipe: Preparation overrides (frames, size, sampler, align...).
         options: Model options passed to its builder.
         save_weights: "none", "last" (the last fold's model) or "all".
+        flow: Optical-flow settings of flow models (``{"flow": "farneback"}``, parameters by name; see
+            :func:`mer.protocols.flow.flow_config`); empty = TV-L1 with its defaults. Keys ``flow`` and
+            ``flow.*`` given among the preparation overrides (``--prep flow=farneback``) move here.
     """
 
     model: str
@@ -154,6 +161,17 @@ class RunConfig:
     recipe: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     save_weights: str = "none"
+    flow: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        moved = {k: v for k, v in self.recipe.items() if is_flow_setting(k)}
+        if moved:
+            self.recipe = {k: v for k, v in self.recipe.items() if k not in moved}
+            self.flow = {**moved, **self.flow}
+
+    def flow_config(self) -> FlowConfig:
+        """The resolved optical-flow settings (TV-L1 with its defaults unless asked otherwise)."""
+        return flow_config(self.flow)
 
     def run_id(self, size: str, prep: str | None = None) -> str:
         """Readable and deterministic, so that the same command finds and resumes its run.
@@ -167,6 +185,8 @@ class RunConfig:
         if self.options:
             # Options (--init, recipe switches) change the numbers: their hash keeps runs apart.
             parts.append("opt-" + stable_hash(self.options, 8))
+        if self.flow and self.flow_config().tag():
+            parts.append(self.flow_config().tag())  # another flow is another input: a run of its own
         if prep:
             parts.append("prep-" + prep)
         if self.folds:
@@ -276,6 +296,104 @@ def load_protocol_data(
     return prepared, prepared.clipset(protocol)
 
 
+def check_flow_request(config: RunConfig, spec: ModelSpec) -> FlowConfig | None:
+    """The flow a run of ``spec`` computes (None for a model without flow input), checked before any work.
+
+    Raises:
+        FlowMethodError: flow settings given to a model that reads no flow.
+        FlowUnavailableError: the method cannot run here (TV-L1 without OpenCV's contrib module).
+    """
+    if spec.inputs != "flow":
+        if config.flow:
+            raise FlowMethodError(
+                f"model {spec.name} does not read optical flow: --flow / --prep flow=... apply to "
+                "flow models (off-apexnet, ststnet, htnet) only"
+            )
+        return None
+    from mer.protocols.flow_images import registered_spec
+
+    flow = config.flow_config()
+    if registered_spec(PROTOCOLS.get(config.protocol).dataset) is None:
+        require_method(flow.method)  # a missing method is an error, never a swap
+    return flow
+
+
+@dataclass
+class RunInputs:
+    """What a run's models read.
+
+    Attributes:
+        source: Where the inputs live (the prepared cache, or the flow-image folder).
+        clips: The protocol's clips (the flow attached for flow models).
+        flow: The record of the flow (method and parameters, or the flow images), None without flow.
+        alignment: How the face crop was made (empty for flow images).
+        data: What identifies the data (sheet SHA-256, layout, root) for the run's data fingerprint.
+        verified: What opening the inputs checked ("size", "sha256", "built"; "none" for flow images).
+    """
+
+    source: Path
+    clips: ClipSet
+    flow: dict[str, Any] | None = None
+    alignment: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    verified: str = "size"
+
+
+def load_run_inputs(
+    protocol: Protocol,
+    spec: ModelSpec,
+    recipe: Recipe,
+    flow: FlowConfig | None,
+    progress: Callable[[int, int], None] | None = None,
+    verify: str = "size",
+) -> RunInputs:
+    """The prepared clips (with the onset → apex flow attached for flow models), or, for a dataset
+    added as flow images, those images.
+
+    Raises:
+        FlowMethodError: a flow-image dataset with a model that needs frames, or with flow settings
+            (the images are the flow).
+    """
+    from mer.protocols.flow_images import flow_image_clips
+
+    loaded = flow_image_clips(protocol, progress)
+    if loaded is not None:
+        images, clips = loaded
+        if flow is None:
+            raise FlowMethodError(
+                f"dataset {protocol.dataset} was added as flow images ({images.folder}): model {spec.name} "
+                "needs frames; only the flow models (off-apexnet, ststnet, htnet) run on it"
+            )
+        if flow != flow_config({}):
+            raise FlowMethodError(
+                f"dataset {protocol.dataset} was added as flow images: their flow is used as it is, "
+                f"so a flow setting ({flow.tag()}) has nothing to change"
+            )
+        return RunInputs(
+            images.folder, clips, images.record(), data=_flow_image_data(protocol), verified="none"
+        )
+    prepared, clips = load_protocol_data(protocol, recipe, progress, verify)
+    known = {"data": prepared.meta, "verified": prepared.verified}
+    if flow is None:
+        return RunInputs(prepared.path, clips, None, prepared.alignment, **known)
+    from mer.protocols.flow import attach_flow
+
+    # onset→apex flow + strain, cached beside the frames, computed once
+    clips = attach_flow(prepared, clips, flow)
+    return RunInputs(prepared.path, clips, flow.to_json(), prepared.alignment, **known)
+
+
+def _flow_image_data(protocol: Protocol) -> dict[str, Any]:
+    """The data-identity fields of a dataset added as flow images (its sheet, its folder)."""
+    from mer.protocols.config import dataset_entry
+    from mer.protocols.io import file_sha256
+
+    entry = dataset_entry(protocol.dataset) or {}
+    sheet = entry.get("annotations")
+    sha = file_sha256(Path(sheet)) if sheet and Path(sheet).is_file() else ""
+    return {"sheet_sha256": sha, "layout": "flow-images", "root": entry.get("root", "")}
+
+
 def _fold_frame(fold: Fold, test: ClipSet, pred: Predictions, classes: tuple[str, ...]) -> pd.DataFrame:
     probs = np.asarray(pred.probs, dtype=np.float64)
     labels = np.asarray(pred.labels)
@@ -319,6 +437,9 @@ def _emotion_metrics(pred: pd.DataFrame, protocol: Protocol) -> dict[str, Any]:
     yt, yp, folds = (pred[c].to_numpy() for c in ("y_true", "y_pred", "fold"))
     m = emotion_metrics(yt, yp, protocol.classes)
     m["per_fold"] = per_fold_summary(yt, yp, folds, protocol.classes)
+    if protocol.part_of is not None:  # a composite set: each source dataset's figures as well
+        parts = np.asarray([protocol.part_of(str(s)) for s in pred["subject"]])
+        m["per_dataset"] = per_part_metrics(yt, yp, parts, protocol.classes, protocol.parts)
     return m
 
 
@@ -458,11 +579,9 @@ def _worker_init(config: RunConfig, size: str, recipe: dict[str, Any], slots: An
     if torch.cuda.is_available():
         torch.cuda.set_device(slot % torch.cuda.device_count())
     protocol = PROTOCOLS.get(config.protocol)
-    prepared, clips = load_protocol_data(protocol, Recipe(**recipe), verify="size")  # sha256: parent did
-    if MODELS.get(config.model).inputs == "flow":
-        from mer.protocols.flow import attach_flow
-
-        clips = attach_flow(prepared, clips)
+    spec = MODELS.get(config.model)
+    flow = config.flow_config() if spec.inputs == "flow" else None
+    clips = load_run_inputs(protocol, spec, Recipe(**recipe), flow).clips
     _WORKER.update(config=config, size=size, clips=clips, folds=protocol.folds(clips.samples))
 
 
@@ -524,6 +643,21 @@ def collect_folds(jobs: list[Future], record: Callable[..., None]) -> None:
         raise error
 
 
+def check_run_id(run_id: str) -> None:
+    """Refuse a run id that is not one plain folder name (``../x``, ``a/b``, ``/abs``, ``.``): a run
+    folder always lies directly in the runs folder.
+
+    Raises:
+        OptionValueError: ``run_id`` would leave the runs folder or is empty.
+    """
+    text = str(run_id)
+    if not text.strip() or text in (".", "..") or any(c in text for c in ("/", "\\", "\0")):
+        raise OptionValueError(
+            f"--run-id {run_id!r}: a run id is one folder name inside the runs folder "
+            "(no '/', '\\', '..'); use --runs-dir to choose where runs go"
+        )
+
+
 def run_bench(
     config: RunConfig,
     runs_dir: Path = Path("runs"),
@@ -566,20 +700,20 @@ def run_bench(
     if parallel_folds > 1 and dinfo.world_size > 1:
         raise RunConfigError("--parallel-folds and torchrun do not combine: use one or the other")
     main = dinfo.is_main
+    if run_id is not None:
+        check_run_id(run_id)
     from mer.protocols.plan import plan_run
 
     plan = plan_run(config, run_id)  # everything but the data resolved, as --dry-run shows it
     protocol, spec, size, recipe = plan.protocol, MODELS.get(config.model), plan.size, plan.recipe
+    flow = check_flow_request(config, spec)
     t0 = time.perf_counter()
-    prepared, clips = load_protocol_data(protocol, recipe, on_prepare, "sha256" if verify else "size")
-    check = {"level": prepared.verified, "seconds": round(time.perf_counter() - t0, 3)}
+    inputs = load_run_inputs(protocol, spec, recipe, flow, on_prepare, "sha256" if verify else "size")
+    check = {"level": inputs.verified, "seconds": round(time.perf_counter() - t0, 3)}
     if not verify:
         check["skipped_by"] = "--no-verify"
-    fingerprint = data_fingerprint(prepared, protocol, clips)
-    if spec.inputs == "flow":  # onset→apex flow + strain, cached beside the frames, computed once
-        from mer.protocols.flow import attach_flow
-
-        clips = attach_flow(prepared, clips)
+    clips, flow_record = inputs.clips, inputs.flow
+    fingerprint = data_fingerprint(inputs.data, protocol, clips)
     folds = protocol.folds(clips.samples)
     wanted = parse_folds(config.folds, len(folds))
 
@@ -588,7 +722,7 @@ def run_bench(
         run_dir = Path(runs_dir) / (label + plan.run_id.removeprefix(protocol.name))
     else:
         run_dir = Path(runs_dir) / plan.run_id
-    cfg = {**asdict(config), "size": size, "recipe": asdict(recipe)}
+    cfg = {**asdict(config), "size": size, "recipe": asdict(recipe), "flow": flow_record}
     meta_path = run_dir / "run.json"
     fresh = {
         "run_id": run_dir.name,
@@ -605,13 +739,14 @@ def run_bench(
         "classes": list(protocol.classes),
         "recipe": asdict(recipe),
         "recipe_name": config.options.get("recipe", "paper"),
+        "flow": flow_record,
         **plan.record(),
-        "alignment": prepared.alignment,
+        "alignment": inputs.alignment,
         "seed": config.seed,
         "select": config.select,
         "options": config.options,
         "reconstruction": spec.reconstruction,
-        "prepared": str(prepared.path),
+        "prepared": str(inputs.source),
         "cache_check": check,
         "n_folds": len(folds),
         "folds_requested": wanted,
@@ -741,6 +876,10 @@ def merge_runs(run_dirs: list[Path], out_dir: Path, allow_mixed: bool = False) -
         RunConfigError: the runs differ in model, size, protocol, seed, selection, recipe (or commit or
             options without ``allow_mixed``), or two of them hold the same fold.
         DataMismatchError: the runs were made on different data (their data fingerprints differ).
+        OptionValueError: ``out_dir`` exists and is not empty (nothing is overwritten).
+
+    The merged run is written in a temporary folder beside ``out_dir`` and published with one rename:
+    a merge that is killed leaves no half run behind.
     """
     if not run_dirs:
         raise OptionValueError("merge needs at least one run directory")
@@ -777,12 +916,18 @@ def merge_runs(run_dirs: list[Path], out_dir: Path, allow_mixed: bool = False) -
                 raise IntegrityError(f"{e}; rerun the `mer bench run` of {d} to redo that fold") from None
         folds_meta.update(m.get("folds", {}))
     out_dir = Path(out_dir)
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        # a finished run there would lose its run.json, predictions and metrics
+        raise OptionValueError(f"merge --out {out_dir}: it exists and is not empty; choose a new folder")
+    make_dirs(out_dir.parent)
+    remove_stale(out_dir)  # a killed merge's workspace
+    tmp = workspace(out_dir)
     for name, d in owner.items():
-        atomic_write_bytes(out_dir / "folds" / name, (d / "folds" / name).read_bytes())
+        atomic_write_bytes(tmp / "folds" / name, (d / "folds" / name).read_bytes())
     for d in run_dirs:
         weights = Path(d) / "weights"
         for w in sorted(weights.glob("*.safetensors")) if weights.is_dir() else []:
-            atomic_write_bytes(out_dir / "weights" / w.name, w.read_bytes())
+            atomic_write_bytes(tmp / "weights" / w.name, w.read_bytes())
     meta = {
         **first,
         "run_id": out_dir.name,
@@ -792,4 +937,7 @@ def merge_runs(run_dirs: list[Path], out_dir: Path, allow_mixed: bool = False) -
     }
     if mixed:
         meta["mixed"] = [*first.get("mixed", []), {"merged": _now(), **mixed}]
-    return finalize(out_dir, meta, PROTOCOLS.get(first["protocol"]))
+    result = finalize(tmp, meta, PROTOCOLS.get(first["protocol"]))
+    publish_dir(tmp, out_dir)
+    result.run_dir = out_dir
+    return result

@@ -77,6 +77,9 @@ class ModelSpec:
         reconstruction: True when the method is rebuilt from an abstract (shown in tables and cards).
         plan: ``plan(size=..., protocol=..., options=...) -> ModelPlan``: the resolved recipe without
             building (None: the model has no recipe beyond its options).
+        option_fields: For a builder that takes ``**options`` into a dataclass, that dataclass or an
+            instance of it holding the model's defaults (its fields are the model's ``-o`` options:
+            :func:`mer.zoo.options.option_schema`).
     """
 
     name: str
@@ -89,6 +92,7 @@ class ModelSpec:
     inputs: str = "frames"
     reconstruction: bool = False
     plan: Callable[..., ModelPlan] | None = None
+    option_fields: Any = None
 
     @property
     def default_size(self) -> str:

@@ -138,3 +138,31 @@ def describe_init(init: str | None, default: str) -> dict:
         else:
             out["note"] = f"not found on this machine: {path}"
     return out
+
+
+def describe_checkpoint(init: str | None, size: str) -> dict | None:
+    """For a raw checkpoint ``--init`` (a UniFormerV2 release, the catalogue's ``uniformerv2-b16-k710``, a
+    MER-CLIP checkpoint): where it came from and what converting it for ``size`` does, for ``--dry-run``
+    and run.json. None for ``clip`` / ``random`` / mer's own weights (a run, an artifact).
+
+    Raises:
+        mer.merclip.convert.ConversionError: the builder would refuse it (keys named).
+    """
+    if not init or init in BUILDER_CHOICES or init_provenance(init) is not None:
+        return None
+    path = Path(init)
+    if not path.is_file() or path.suffix == ".safetensors":
+        return None
+    from mer.zoo.convert import convert_checkpoint
+    from mer.zoo.hub import load_catalogue
+
+    out: dict = {"catalogue": None}
+    for entry in load_catalogue():
+        # a pulled catalogue file sits at .../models--org--name/snapshots/<commit>/<filename>
+        repo_dir = "models--" + (entry.repo_id or "").replace("/", "--")
+        if entry.kind == "checkpoint" and path.name == entry.filename and repo_dir in path.parts:
+            out.update(catalogue=entry.name, repo_id=entry.repo_id, commit=path.parent.name)
+    report = convert_checkpoint(path, "uniformerv2", size)
+    report.refuse_unmappable(str(path))
+    out["conversion"] = report.record()
+    return out

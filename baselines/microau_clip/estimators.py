@@ -285,7 +285,26 @@ class LabelFreeMER:
 def labelfree_builder(scorer: str, name: str):
     """A builder of :class:`LabelFreeMER` with the given emotion ``scorer`` ("rule" or "prompts")."""
 
-    def build(num_classes: int, size: str = "base", seed: int = 0, **options: Any) -> LabelFreeMER:
-        return LabelFreeMER(num_classes, size, seed, scorer=scorer, name=name, **options)
+    def build(
+        num_classes: int,
+        size: str = "base",
+        seed: int = 0,
+        vocabulary: tuple[int, ...] | None = None,
+        epochs: int | None = None,
+        device: str | None = None,
+        work_dir: str | None = None,
+        cpu_threads: int | None = 1,
+    ) -> LabelFreeMER:
+        """Args:
+        vocabulary: AU numbers the detector learns (default: the dataset's AU protocol list).
+        epochs: Override the AU detector's epoch count.
+        device: Torch device (default CUDA when available).
+        work_dir: Per-fold checkpoint folder (resume).
+        cpu_threads: Torch threads on a CPU (None: leave as is).
+        """
+        options = {"epochs": epochs, "device": device, "work_dir": work_dir, "cpu_threads": cpu_threads}
+        return LabelFreeMER(
+            num_classes, size, seed, scorer=scorer, vocabulary=vocabulary, name=name, **options
+        )
 
     return build
