@@ -44,7 +44,7 @@ def synth_params(**given: Any) -> dict[str, Any]:
     params = {
         name: p.default
         for name, p in inspect.signature(write_synthme).parameters.items()
-        if p.default is not inspect.Parameter.empty
+        if p.default is not inspect.Parameter.empty and name != "progress"  # what is drawn, not how shown
     }
     params.update(given)
     params["generator_version"] = SYNTH_GENERATOR_VERSION

@@ -259,7 +259,7 @@ def read_flow_images(
 
 
 @LAYOUTS.register(LAYOUT)
-def no_frames(root: Path, sample: Sample) -> dict[int, Path]:
+def no_frames(root: Path, sample: Sample | None) -> dict[int, Path]:
     """A ``flow-images`` dataset has motion images, not frames: only the flow models can use it."""
     raise FrameError(
         f"{root} is registered as flow images (one motion image per sample, no frames): only the flow "

@@ -42,11 +42,12 @@ from mer.protocols.io import (
 from mer.protocols.metrics import emotion_metrics, per_fold_summary, per_part_metrics
 from mer.protocols.prepare import PreparedSet, Recipe, prepare
 from mer.protocols.protocol import PROTOCOLS, Fold, Protocol, parse_folds
+from mer.protocols.selection import check_selection
 from mer.registry import Registry
+from mer.resources import available_cores
 from mer.zoo import distributed
 from mer.zoo.api import MODELS, ModelSpec, Predictions
-
-log = logging.getLogger("mer.runner")
+from mer.zoo.watch import EpochLog, epoch_log
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,22 @@ class TaskHooks:
     metrics: Callable[[pd.DataFrame, Protocol], dict[str, Any]]
     fold_frame: Callable[[Fold, ClipSet, Predictions, tuple[str, ...]], pd.DataFrame]
 
+
+log = logging.getLogger("mer.runner")
+_CURRENT_FOLD: list[str] = []  # the fold this process is training, named in the training loop's lines
+
+
+class _FoldPrefix(logging.Filter):
+    """Prefixes the training loop's per-epoch lines with the fold they belong to."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _CURRENT_FOLD and not getattr(record, "mer_fold", None):
+            record.mer_fold = _CURRENT_FOLD[-1]
+            record.msg = f"{_CURRENT_FOLD[-1]}: {record.msg}"
+        return True
+
+
+logging.getLogger("mer.train").addFilter(_FoldPrefix())
 
 # Task name → its hooks; "emotion" is registered below, other tasks (AU detection) register themselves.
 TASKS: Registry[TaskHooks] = Registry("task")
@@ -147,6 +164,8 @@ class RunConfig:
         recipe: Preparation overrides (frames, size, sampler, align...).
         options: Model options passed to its builder.
         save_weights: "none", "last" (the last fold's model) or "all".
+        allow_dropped: Run even when the protocol drops samples with an unknown emotion or leaves a
+            class empty (:mod:`mer.protocols.selection`); recorded in run.json.
         flow: Optical-flow settings of flow models (``{"flow": "farneback"}``, parameters by name; see
             :func:`mer.protocols.flow.flow_config`); empty = TV-L1 with its defaults. Keys ``flow`` and
             ``flow.*`` given among the preparation overrides (``--prep flow=farneback``) move here.
@@ -161,6 +180,7 @@ class RunConfig:
     recipe: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     save_weights: str = "none"
+    allow_dropped: bool = False
     flow: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -286,6 +306,7 @@ def load_protocol_data(
     """Prepare (or open) the protocol's dataset and return its labelled clip set.
 
     ``verify`` says what opening an existing cache checks: "size" (sizes and shapes) or "sha256"."""
+
     root = ensure_dataset_root(protocol.dataset)
     if root is None:
         raise MissingInputError(
@@ -327,6 +348,7 @@ class RunInputs:
         clips: The protocol's clips (the flow attached for flow models).
         flow: The record of the flow (method and parameters, or the flow images), None without flow.
         alignment: How the face crop was made (empty for flow images).
+        samples: Every prepared sample, the protocol's or not (to tell what its class map drops).
         data: What identifies the data (sheet SHA-256, layout, root) for the run's data fingerprint.
         verified: What opening the inputs checked ("size", "sha256", "built"; "none" for flow images).
     """
@@ -335,6 +357,7 @@ class RunInputs:
     clips: ClipSet
     flow: dict[str, Any] | None = None
     alignment: dict[str, Any] = field(default_factory=dict)
+    samples: list[Any] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
     verified: str = "size"
 
@@ -369,18 +392,17 @@ def load_run_inputs(
                 f"dataset {protocol.dataset} was added as flow images: their flow is used as it is, "
                 f"so a flow setting ({flow.tag()}) has nothing to change"
             )
-        return RunInputs(
-            images.folder, clips, images.record(), data=_flow_image_data(protocol), verified="none"
-        )
+        data = _flow_image_data(protocol)
+        return RunInputs(images.folder, clips, images.record(), data=data, verified="none")
     prepared, clips = load_protocol_data(protocol, recipe, progress, verify)
     known = {"data": prepared.meta, "verified": prepared.verified}
     if flow is None:
-        return RunInputs(prepared.path, clips, None, prepared.alignment, **known)
+        return RunInputs(prepared.path, clips, None, prepared.alignment, prepared.samples, **known)
     from mer.protocols.flow import attach_flow
 
     # onset→apex flow + strain, cached beside the frames, computed once
-    clips = attach_flow(prepared, clips, flow)
-    return RunInputs(prepared.path, clips, flow.to_json(), prepared.alignment, **known)
+    flowed = attach_flow(prepared, clips, flow)
+    return RunInputs(prepared.path, flowed, flow.to_json(), prepared.alignment, prepared.samples, **known)
 
 
 def _flow_image_data(protocol: Protocol) -> dict[str, Any]:
@@ -529,15 +551,18 @@ def _fit_predict_fold(
     fold: Fold,
     weights: Path | None,
     work_dir: Path | None = None,
+    watch: EpochLog | None = None,
 ) -> tuple[pd.DataFrame, int, int]:
     """Train and test one fold; returns its predictions table and the train / test sizes.
 
     ``work_dir`` is the fold's checkpoint folder, handed to deep models whose builder takes one, so
-    that a killed run resumes mid-fold; it is removed once the fold has been predicted.
+    that a killed run resumes mid-fold; it is removed once the fold has been predicted. ``watch`` says
+    where deep models log their epochs (train loss, LR, loss weights).
     """
     protocol = PROTOCOLS.get(config.protocol)
     spec = MODELS.get(config.model)
     i = fold.index
+    _CURRENT_FOLD[:] = [f"fold {i} ({fold.name})"]
     seed_everything(config.seed * 1000 + i)
     options = dict(config.options)
     import inspect
@@ -549,7 +574,8 @@ def _fit_predict_fold(
         options["protocol"] = protocol.name
     est = spec.build(num_classes=protocol.num_classes, size=size, seed=config.seed * 1000 + i, **options)
     train, test = clips.subset(fold.train), clips.subset(fold.test)
-    est.fit(train, test if config.select == "oracle" else None)
+    with epoch_log(watch):
+        est.fit(train, test if config.select == "oracle" else None)
     pred = est.predict(test)
     frame = TASKS.get(protocol.task).fold_frame(fold, test, pred, protocol.classes)
     if weights is not None and distributed.is_main():
@@ -565,9 +591,19 @@ def _fit_predict_fold(
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_init(config: RunConfig, size: str, recipe: dict[str, Any], slots: Any, threads: int) -> None:
-    """A parallel-fold worker: its own GPU share (round-robin over visible GPUs) and its own clips."""
+def _worker_init(
+    config: RunConfig, size: str, recipe: dict[str, Any], slots: Any, threads: int, log_level: int = 0
+) -> None:
+    """A parallel-fold worker: its own GPU share (round-robin over visible GPUs) and its own clips.
+
+    ``log_level``: the parent's level for mer's loggers, so that the per-epoch lines show from here too.
+    """
     from mer.registrations import load_all
+
+    if log_level:
+        from mer.cli_errors import configure_logging
+
+        configure_logging(log_level)
 
     load_all()
     with slots.get_lock():
@@ -586,11 +622,11 @@ def _worker_init(config: RunConfig, size: str, recipe: dict[str, Any], slots: An
 
 
 def _worker_fold(
-    i: int, weights: Path | None, work_dir: Path | None = None
+    i: int, weights: Path | None, work_dir: Path | None = None, watch: EpochLog | None = None
 ) -> tuple[int, pd.DataFrame, int, int, float]:
     start = time.perf_counter()
     frame, n_train, n_test = _fit_predict_fold(
-        _WORKER["config"], _WORKER["size"], _WORKER["clips"], _WORKER["folds"][i], weights, work_dir
+        _WORKER["config"], _WORKER["size"], _WORKER["clips"], _WORKER["folds"][i], weights, work_dir, watch
     )
     return i, frame, n_train, n_test, time.perf_counter() - start
 
@@ -600,7 +636,10 @@ def auto_parallel_folds(spec: ModelSpec, world_size: int = 1) -> int:
     per core with one thread each (a small network's many small ops keep several threads poorly busy;
     folds side by side keep every core busy: benchmarks/RESULTS.md); everything else runs one fold at a
     time: GPU, torchrun, classical models that finish in seconds, and models registered at run time
-    (worker processes rebuild the registry from the catalogue, where such a model does not exist)."""
+    (worker processes rebuild the registry from the catalogue, where such a model does not exist).
+
+    The run then bounds the per-core count by memory
+    (:func:`mer.protocols.parallel.choose_parallel_folds`)."""
     import torch
 
     build = spec.build
@@ -610,14 +649,6 @@ def auto_parallel_folds(spec: ModelSpec, world_size: int = 1) -> int:
     if spec.family != "deep" or not in_catalogue or world_size > 1 or torch.cuda.is_available():
         return 1
     return available_cores()
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on (its affinity mask, else the machine's count)."""
-    import os
-
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, cores or 1)
 
 
 def collect_folds(jobs: list[Future], record: Callable[..., None]) -> None:
@@ -658,34 +689,84 @@ def check_run_id(run_id: str) -> None:
         )
 
 
-def run_bench(
+@dataclass
+class OpenRun:
+    """A run resolved, its data loaded and its record read or started (what :func:`open_run` returns).
+
+    Nothing is written by opening a run except its ``folds/`` folder: ``run.json`` is written by whoever
+    records folds (:func:`run_bench`, or the driver of ``mer bench sweep``), so that fold jobs running at
+    once on several machines never race on it.
+    """
+
+    config: RunConfig
+    size: str
+    protocol: Protocol
+    recipe: Recipe
+    clips: ClipSet
+    folds: list[Fold]
+    wanted: list[int]
+    run_dir: Path
+    meta: dict[str, Any]
+
+    def fold_file(self, i: int) -> Path:
+        return self.run_dir / "folds" / f"fold_{i:03d}.csv"
+
+    def weights_file(self, i: int) -> Path | None:
+        sw = self.config.save_weights
+        if sw == "all" or (sw == "last" and i == self.wanted[-1]):
+            return self.run_dir / "weights" / f"fold_{i:03d}.safetensors"
+        return None
+
+    def work_dir(self, i: int) -> Path:
+        return self.run_dir / "work" / f"fold_{i:03d}"
+
+    def watch(self, i: int, tensorboard: bool = False) -> EpochLog:
+        """Where fold ``i`` logs its epochs (``folds/fold_NNN.epochs.jsonl``, TensorBoard events)."""
+        tb = self.run_dir / "tensorboard" / f"fold_{i:03d}" if tensorboard else None
+        return EpochLog(self.run_dir / "folds" / f"fold_{i:03d}.epochs.jsonl", tb)
+
+    def fold_record(self, i: int) -> dict[str, Any] | None:
+        """Fold ``i``'s record: its ``fold_NNN.json``, else its entry in run.json (None when neither)."""
+        side = self.fold_file(i).with_suffix(".json")
+        try:
+            return json.loads(side.read_text()) if side.exists() else self.meta["folds"].get(str(i))
+        except ValueError:
+            return None  # a damaged record: the fold CSV is checked against run.json's, if any
+
+    def todo(self) -> list[int]:
+        """Requested folds without a finished predictions file, and those whose file no longer matches
+        its recorded SHA-256 (redone, and said so)."""
+        todo = []
+        for i in self.wanted:
+            if not self.fold_file(i).exists():
+                todo.append(i)
+                continue
+            try:
+                check_fold_file(self.fold_file(i), self.fold_record(i))
+            except IntegrityError as e:
+                log.warning("%s; fold %d is run again", e, i)
+                self.meta.setdefault("notices", []).append(
+                    f"{_now()}: {self.fold_file(i).name} damaged; redone"
+                )
+                todo.append(i)
+        return todo
+
+
+def open_run(
     config: RunConfig,
     runs_dir: Path = Path("runs"),
     run_id: str | None = None,
-    on_fold: Callable[[int, int, Fold, float], None] | None = None,
     on_prepare: Callable[[int, int], None] | None = None,
-    parallel_folds: int | None = None,
     verify: bool = True,
     allow_mixed: bool = False,
-) -> RunResult:
-    """Train and evaluate ``config.model`` on every (requested) fold of ``config.protocol``.
-
-    Under ``torchrun`` every rank runs this: each fold trains data-parallel and only rank 0 writes.
+) -> OpenRun:
+    """Resolve ``config`` (model, size, protocol, recipe), prepare its data and read or start its record.
 
     Args:
-        config: The run's definition.
-        runs_dir: Parent folder of run directories.
-        run_id: Folder name (default :meth:`RunConfig.run_id`); an existing one is resumed.
-        on_fold: Progress callback ``(done, total, fold, seconds)`` after each fold.
-        on_prepare: Progress callback of the preparation ``(done, total)``.
-        parallel_folds: Folds trained at once in separate processes (sharing one GPU, or spread over
-            the visible GPUs), for models too small to fill a device. Each fold keeps its seed, so a
-            parallel run gives the numbers of a one-at-a-time run (trained networks up to float
-            rounding, since each worker runs cores / K threads). None: :func:`auto_parallel_folds`.
-        verify: Check the prepared cache's checksums once before training (sizes and shapes are
-            checked on every load regardless); False (``--no-verify``) is recorded in run.json.
-        allow_mixed: Resume a run whose finished folds were made by another git commit or with other
-            options (``--allow-mixed``); the mix is recorded in run.json.
+        verify: Check the prepared cache's checksums once (sizes and shapes are checked on every load);
+            False (``--no-verify``) is recorded in run.json.
+        allow_mixed: Resume a run whose finished folds came from another git commit or other options
+            (``--allow-mixed``); the mix is recorded in run.json.
 
     Raises:
         RegistryError: unknown model or protocol (the message lists the valid names).
@@ -694,12 +775,6 @@ def run_bench(
         DataMismatchError: ``run_id`` exists and its folds were made on other data.
         CacheError: the prepared cache is damaged (the message names the rebuilding command).
     """
-    dinfo = distributed.init_from_env()
-    if parallel_folds is None:
-        parallel_folds = auto_parallel_folds(MODELS.get(config.model), dinfo.world_size)
-    if parallel_folds > 1 and dinfo.world_size > 1:
-        raise RunConfigError("--parallel-folds and torchrun do not combine: use one or the other")
-    main = dinfo.is_main
     if run_id is not None:
         check_run_id(run_id)
     from mer.protocols.plan import plan_run
@@ -714,6 +789,9 @@ def run_bench(
         check["skipped_by"] = "--no-verify"
     clips, flow_record = inputs.clips, inputs.flow
     fingerprint = data_fingerprint(inputs.data, protocol, clips)
+    selection = check_selection(protocol, inputs.samples or clips.samples, config.allow_dropped)
+    if not selection.clean:  # only reached with --allow-dropped: said on screen, recorded below
+        log.warning("--allow-dropped: %s", selection.describe())
     folds = protocol.folds(clips.samples)
     wanted = parse_folds(config.folds, len(folds))
 
@@ -722,7 +800,9 @@ def run_bench(
         run_dir = Path(runs_dir) / (label + plan.run_id.removeprefix(protocol.name))
     else:
         run_dir = Path(runs_dir) / plan.run_id
-    cfg = {**asdict(config), "size": size, "recipe": asdict(recipe), "flow": flow_record}
+    # recipe.key(): the fields that define the cache (a new field at its default leaves out, so a run
+    # made before it existed still resumes and merges)
+    cfg = {**asdict(config), "size": size, "recipe": recipe.key(), "flow": flow_record}
     meta_path = run_dir / "run.json"
     fresh = {
         "run_id": run_dir.name,
@@ -730,14 +810,14 @@ def run_bench(
         "model": spec.name,
         "size": size,
         "protocol": protocol.name,
-        "protocol_label": fingerprint["protocol_label"],
+        "protocol_label": label,
         "protocol_version": protocol.version,
         "dataset": protocol.dataset,
         "data_name": fingerprint["data_name"],
         "data_fingerprint": fingerprint,
         "task": protocol.task,
         "classes": list(protocol.classes),
-        "recipe": asdict(recipe),
+        "recipe": recipe.key(),
         "recipe_name": config.options.get("recipe", "paper"),
         "flow": flow_record,
         **plan.record(),
@@ -748,6 +828,8 @@ def run_bench(
         "reconstruction": spec.reconstruction,
         "prepared": str(inputs.source),
         "cache_check": check,
+        "allow_dropped": config.allow_dropped,
+        "dropped": None if selection.clean else selection.to_dict(),
         "n_folds": len(folds),
         "folds_requested": wanted,
         "folds": {},
@@ -774,29 +856,126 @@ def run_bench(
         meta = fresh
     make_dirs(run_dir / "folds")
     meta["folds_requested"] = sorted(set(meta.get("folds_requested", [])) | set(wanted))
+    return OpenRun(config, size, protocol, recipe, clips, folds, wanted, run_dir, meta)
 
-    def fold_file(i: int) -> Path:
-        return run_dir / "folds" / f"fold_{i:03d}.csv"
 
-    def weights_file(i: int) -> Path | None:
-        if config.save_weights == "all" or (config.save_weights == "last" and i == wanted[-1]):
-            return run_dir / "weights" / f"fold_{i:03d}.safetensors"
-        return None
+def write_fold(
+    run: OpenRun, i: int, frame: pd.DataFrame, n_train: int, n_test: int, seconds: float
+) -> dict[str, Any]:
+    """Store fold ``i``'s predictions (``folds/fold_NNN.csv``) and its record (``fold_NNN.json``, read
+    back by :func:`fold_records`), both atomically; returns the record."""
+    entry = {
+        "name": run.folds[i].name,
+        "status": "done",
+        "n_test": n_test,
+        "n_train": n_train,
+        "seconds": round(seconds, 3),
+        "finished": _now(),
+        "git_commit": environment()["git_commit"],
+        "options": stable_hash(run.config.options, 8),
+    }
+    atomic_write_text(run.fold_file(i), frame.to_csv(index=False))
+    entry.update(fold_record(run.fold_file(i)))  # its SHA-256: a damaged file is found and redone
+    atomic_write_json(run.fold_file(i).with_suffix(".json"), entry)
+    return entry
 
-    def work_dir(i: int) -> Path:
-        return run_dir / "work" / f"fold_{i:03d}"
 
-    todo = []
-    for i in wanted:
-        if not fold_file(i).exists():
-            todo.append(i)
-            continue
-        try:
-            check_fold_file(fold_file(i), meta["folds"].get(str(i)))
-        except IntegrityError as e:  # a damaged finished fold is redone, and said so
-            log.warning("%s; fold %d is run again", e, i)
-            meta.setdefault("notices", []).append(f"{_now()}: {fold_file(i).name} damaged; fold redone")
-            todo.append(i)
+def train_fold(run: OpenRun, i: int, tensorboard: bool = False) -> dict[str, Any]:
+    """Train and test fold ``i`` of an opened run in this process and store it (:func:`write_fold`);
+    ``run.json`` is left to the caller."""
+    start = time.perf_counter()
+    frame, n_train, n_test = _fit_predict_fold(
+        run.config,
+        run.size,
+        run.clips,
+        run.folds[i],
+        run.weights_file(i),
+        run.work_dir(i),
+        run.watch(i, tensorboard),
+    )
+    return write_fold(run, i, frame, n_train, n_test, time.perf_counter() - start)
+
+
+def fold_records(run: OpenRun) -> dict[str, Any]:
+    """Per-fold records of the finished requested folds, from their ``fold_NNN.json`` (folds finished
+    before those files existed get a bare record)."""
+    out = {}
+    for i in run.wanted:
+        if run.fold_file(i).exists():
+            side = run.fold_file(i).with_suffix(".json")
+            out[str(i)] = (
+                json.loads(side.read_text())
+                if side.exists()
+                else run.meta["folds"].get(str(i), {"name": run.folds[i].name, "status": "done"})
+            )
+    return out
+
+
+def _parallelism(run: OpenRun, given: int | None, world_size: int, main: bool) -> tuple[int, dict[str, Any]]:
+    """Folds trained at once and the record of why (``parallel_folds`` in run.json)."""
+    if given is not None:
+        return given, {"folds": given, "reason": f"{given} (given: --parallel-folds)"}
+    spec = MODELS.get(run.config.model)
+    k = auto_parallel_folds(spec, world_size)
+    if k <= 1:
+        return 1, {"folds": 1, "reason": "1 (GPU, torchrun, or not a deep model of mer's catalogue)"}
+    from mer.protocols.parallel import choose_parallel_folds
+
+    choice = choose_parallel_folds(
+        spec, run.size, run.recipe, run.protocol.num_classes, dict(run.config.options)
+    )
+    if main:
+        log.info("parallel folds: %s", choice.reason)
+    return choice.folds, choice.to_dict()
+
+
+def run_bench(
+    config: RunConfig,
+    runs_dir: Path = Path("runs"),
+    run_id: str | None = None,
+    on_fold: Callable[[int, int, Fold, float], None] | None = None,
+    on_prepare: Callable[[int, int], None] | None = None,
+    parallel_folds: int | None = None,
+    tensorboard: bool = False,
+    verify: bool = True,
+    allow_mixed: bool = False,
+) -> RunResult:
+    """Train and evaluate ``config.model`` on every (requested) fold of ``config.protocol``.
+
+    Under ``torchrun`` every rank runs this: each fold trains data-parallel and only rank 0 writes.
+
+    Args:
+        config: The run's definition.
+        runs_dir: Parent folder of run directories.
+        run_id: Folder name (default :meth:`RunConfig.run_id`); an existing one is resumed.
+        on_fold: Progress callback ``(done, total, fold, seconds)`` after each fold.
+        on_prepare: Progress callback of the preparation ``(done, total)``.
+        parallel_folds: Folds trained at once in separate processes (sharing one GPU, or spread over
+            the visible GPUs), for models too small to fill a device. Each fold keeps its seed, so a
+            parallel run gives the numbers of a one-at-a-time run (trained networks up to float
+            rounding, since each worker runs cores / K threads). None: :func:`auto_parallel_folds`.
+        tensorboard: Also write each fold's epochs as TensorBoard events under ``tensorboard/``.
+        verify: Check the prepared cache's checksums once before training (sizes and shapes are
+            checked on every load regardless); False (``--no-verify``) is recorded in run.json.
+        allow_mixed: Resume a run whose finished folds were made by another git commit or with other
+            options (``--allow-mixed``); the mix is recorded in run.json.
+
+    Raises:
+        RegistryError: unknown model or protocol (the message lists the valid names).
+        RunConfigError: ``run_id`` exists with another configuration (or another commit / other
+            options without ``allow_mixed``).
+        DataMismatchError: ``run_id`` exists and its folds were made on other data.
+        CacheError: the prepared cache is damaged (the message names the rebuilding command).
+    """
+    dinfo = distributed.init_from_env()
+    if parallel_folds is not None and parallel_folds > 1 and dinfo.world_size > 1:
+        raise RunConfigError("--parallel-folds and torchrun do not combine: use one or the other")
+    main = dinfo.is_main
+    run = open_run(config, runs_dir, run_id, on_prepare, verify, allow_mixed)
+    folds, wanted, meta, meta_path = run.folds, run.wanted, run.meta, run.run_dir / "run.json"
+    parallel_folds, meta["parallel_folds"] = _parallelism(run, parallel_folds, dinfo.world_size, main)
+
+    todo = run.todo()
     distributed.barrier()  # every rank has its to-do list before rank 0 writes anything
     resumed = len(wanted) - len(todo)
     done = resumed
@@ -804,17 +983,7 @@ def run_bench(
     def record(i: int, frame: pd.DataFrame, n_train: int, n_test: int, seconds: float) -> None:
         nonlocal done
         if main:
-            atomic_write_text(fold_file(i), frame.to_csv(index=False))
-            meta["folds"][str(i)] = {
-                "name": folds[i].name,
-                "status": "done",
-                "n_test": n_test,
-                "n_train": n_train,
-                "seconds": round(seconds, 3),
-                "git_commit": fresh["git_commit"],
-                "options": stable_hash(config.options, 8),
-                **fold_record(fold_file(i)),
-            }
+            meta["folds"][str(i)] = write_fold(run, i, frame, n_train, n_test, seconds)
             atomic_write_json(meta_path, meta)
         done += 1
         if on_fold:
@@ -826,23 +995,33 @@ def run_bench(
 
         k = min(parallel_folds, len(todo))
         ctx = mp.get_context("spawn")  # CUDA cannot be used in forked children
-        init = (config, size, asdict(recipe), ctx.Value("i", 0), max(1, available_cores() // k))
+        level = logging.getLogger("mer").level  # set by the CLI (INFO, or WARNING under --quiet)
+        cores = max(1, available_cores() // k)
+        init = (config, run.size, asdict(run.recipe), ctx.Value("i", 0), cores, level)
         with ProcessPoolExecutor(k, mp_context=ctx, initializer=_worker_init, initargs=init) as pool:
-            jobs = [pool.submit(_worker_fold, i, weights_file(i), work_dir(i)) for i in todo]
+            jobs = [
+                pool.submit(_worker_fold, i, run.weights_file(i), run.work_dir(i), run.watch(i, tensorboard))
+                for i in todo
+            ]
             collect_folds(jobs, record)
     else:
         for i in todo:
             start = time.perf_counter()
             frame, n_train, n_test = _fit_predict_fold(
-                config, size, clips, folds[i], weights_file(i), work_dir(i)
+                config,
+                run.size,
+                run.clips,
+                folds[i],
+                run.weights_file(i),
+                run.work_dir(i),
+                run.watch(i, tensorboard) if main else None,
             )
             record(i, frame, n_train, n_test, time.perf_counter() - start)
 
     if not main:  # rank 0 writes predictions and metrics; the others are done
-        return RunResult(run_dir, None, done, len(folds), resumed)
-    for i in wanted:  # folds finished before a resume keep their record
-        meta["folds"].setdefault(str(i), {"name": folds[i].name, "status": "done"})
-    return finalize(run_dir, meta, protocol)
+        return RunResult(run.run_dir, None, done, len(folds), resumed)
+    meta["folds"].update(fold_records(run))  # folds finished before a resume keep their record
+    return finalize(run.run_dir, meta, run.protocol)
 
 
 def finalize(run_dir: Path, meta: dict[str, Any], protocol: Protocol) -> RunResult:

@@ -91,7 +91,7 @@ def uniform_pool_indices(onset: int, offset: int, t: int = 16, pool: int = 3) ->
         ``t`` lists of ``pool`` frame numbers.
     """
     if pool < 2:
-        raise ValueError("a pool needs at least 2 slots: the test frame and one training frame")
+        raise OptionValueError("a pool needs at least 2 slots: the test frame and one training frame")
     centre = uniform_indices(onset, None, offset, t)
     n = offset - onset + 1
     edges = np.linspace(0, n, t + 1)

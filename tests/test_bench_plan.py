@@ -135,6 +135,12 @@ def test_what_a_size_cannot_use_is_an_error_naming_it():
     assert "align='sideways'" in out and "landmarks" in out
     out = fails("--model", "merclip", "--protocol", "loso-synth-3", "--frames", "2")
     assert "frames=2" in out
+    out = fails("--model", "merclip-no-align", "--protocol", "loso-synth-3", "-o", "text=clip")
+    assert "text" in out and "no text branch" in out
+    out = fails(
+        "--model", "ststnet", "--protocol", "loso-synth-3", "--sampler", "uniform", "--prep", "pool=3"
+    )
+    assert "pool=3" in out and "ststnet" in out
 
 
 def _frame(path: Path, w: int, h: int) -> None:
@@ -172,7 +178,7 @@ def test_preparation_is_in_run_json_the_run_id_and_merge_refuses_other_recipes(t
 
     from mer.protocols.runner import RunConfigError, merge_runs
 
-    small_synth(tmp_path / "synth", subjects=3, clips=4)
+    small_synth(tmp_path / "synth", subjects=3, clips=6)  # 3×4 leaves "positive" empty: refused
     runs = tmp_path / "runs"
     common = ["bench", "run", "--model", "chance", "--protocol", "loso-synth-3", "--runs-dir", str(runs)]
     r1 = CliRunner().invoke(app, [*common, "--folds", "0", "--frames", "6", "--image-size", "32"])
@@ -186,6 +192,7 @@ def test_preparation_is_in_run_json_the_run_id_and_merge_refuses_other_recipes(t
     )
     meta = json.loads((d1 / "run.json").read_text())
     assert meta["recipe"]["frames"] in (5, 6) and meta["preparation_sources"]["frames"] == "user"
+    assert "pool" not in meta["recipe"]  # as runs made before the field existed: they still resume
     assert meta["release"]["kind"] == "as-is" and "alignment" in meta and meta["selection"].startswith("last")
     with pytest.raises(RunConfigError, match="recipe"):
         merge_runs([d1, d2], tmp_path / "merged")

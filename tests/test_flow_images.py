@@ -80,6 +80,7 @@ def test_ststnet_on_megc2019_flow_images_reports_each_dataset(tmp_path):
     args = ["bench", "run", "--model", "ststnet", "--protocol", "megc2019", "-o", "epochs=3"]
     result = CliRunner().invoke(app, [*args, "--runs-dir", str(runs), "--parallel-folds", "1"])
     assert result.exit_code == 0, result.output
+    assert "per source dataset" in result.output and "smic" in result.output
     run_dir = next(runs.iterdir())
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["flow"]["method"] == "flow-images" and meta["flow"]["pattern"] == "{subject}_{filename}"
@@ -147,6 +148,8 @@ def test_frame_models_are_refused_and_loso_protocols_read_images(tmp_path):
     args = ["bench", "run", "--model", "lbptop-svm", "--protocol", "megc2019"]
     result = CliRunner().invoke(app, [*args, "--runs-dir", str(tmp_path / "runs")])
     assert result.exit_code == 2 and "needs frames" in result.output
+    prepared = CliRunner().invoke(app, ["data", "prepare", "megc2019"])
+    assert prepared.exit_code != 0 and "registered as flow images" in prepared.output
 
     # A per-dataset LOSO protocol: CASME II's own sheet, the same kind of folder.
     casme = tmp_path / "casme2"

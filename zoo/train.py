@@ -28,7 +28,7 @@ from torch import nn
 from mer.errors import IntegrityError, RunFailedError
 from mer.protocols.clipset import ClipSet
 from mer.protocols.io import atomic_path
-from mer.zoo import distributed
+from mer.zoo import distributed, watch
 from mer.zoo.loader import PrefetchingClips
 
 log = logging.getLogger("mer.train")
@@ -352,6 +352,8 @@ def train_model(
                 },
                 checkpoint,
             )
+        if main:
+            watch.log_epoch(result.history, cfg.epochs)  # after the checkpoint: the two agree
         if progress is not None:
             progress(row)
     result.epochs_run = len(result.history)
