@@ -73,7 +73,7 @@ def test_a_killed_builders_workspace_is_removed_by_the_next_build(tmp_path):
 def test_run_verifies_checksums_once_unless_no_verify_which_is_recorded(tmp_path):
     from mer.protocols.runner import RunConfig, run_bench
 
-    small_synth(tmp_path / "s", subjects=3, clips=4)
+    small_synth(tmp_path / "s", subjects=3, clips=8)
     cfg = RunConfig(model="chance", protocol="loso-synth-3", folds="0", recipe={"frames": 8, "size": 32})
     first = run_bench(cfg, runs_dir=tmp_path / "runs", run_id="a")
     meta = json.loads((first.run_dir / "run.json").read_text())

@@ -24,7 +24,7 @@ def _meta(run_dir):
 
 
 def test_run_records_fingerprint_and_non_default_synthme_is_named(tmp_path):
-    small_synth(tmp_path / "a", subjects=3, clips=4)
+    small_synth(tmp_path / "a", subjects=3, clips=8)
     result = _run(tmp_path / "runs")
     meta = _meta(result.run_dir)
     fp = meta["data_fingerprint"]
@@ -34,7 +34,7 @@ def test_run_records_fingerprint_and_non_default_synthme_is_named(tmp_path):
         == sum(fp["class_counts"].values())
         == json.loads((result.run_dir / "metrics.json").read_text())["n_samples"]
     )
-    assert fp["synth"]["subjects"] == 3 and fp["synth"]["clips_per_subject"] == 4
+    assert fp["synth"]["subjects"] == 3 and fp["synth"]["clips_per_subject"] == 8
     # a 3-subject SynthME is not the benchmark's: its runs say so, in the run id too
     assert meta["data_name"] == f"synthme@{fp['data_id']}" and "@" in meta["protocol_label"]
     assert result.run_dir.name.startswith(f"loso-synth-3@{fp['data_id']}__chance-base")
@@ -46,7 +46,7 @@ def test_default_synthme_keeps_the_plain_names(tmp_path, monkeypatch):
     # loso-synth-3 generates its SynthME on first use; a small one stands in for the default, whose
     # parameters are then the defaults.
     def fake_write(out, **kw):
-        return small_synth(out, subjects=3, clips=4, register=False)
+        return small_synth(out, subjects=3, clips=8, register=False)
 
     monkeypatch.setattr(synthme, "write_synthme", fake_write)
     monkeypatch.setattr("mer.protocols.fingerprint.synth_params", lambda **given: _params_of(tmp_path))
@@ -80,13 +80,13 @@ def test_cli_synth_does_not_repoint_the_benchmark_unless_register(tmp_path):
 
 
 def test_resume_on_changed_data_is_refused_and_nothing_is_lost(tmp_path):
-    small_synth(tmp_path / "a", subjects=3, clips=4)
+    small_synth(tmp_path / "a", subjects=3, clips=8)
     runs = tmp_path / "runs"
     first = run_bench(
         RunConfig(model="chance", protocol="loso-synth-3", folds="0"), runs_dir=runs, run_id="r"
     )
     before = (first.run_dir / "folds" / "fold_000.csv").read_bytes()
-    small_synth(tmp_path / "b", subjects=3, clips=4, seed=7)  # same shape, other data, same name
+    small_synth(tmp_path / "b", subjects=3, clips=8, seed=7)  # same shape, other data, same name
     with pytest.raises(DataMismatchError, match="made on other data .*sheet_sha256"):
         run_bench(RunConfig(model="chance", protocol="loso-synth-3", folds="1"), runs_dir=runs, run_id="r")
     assert (first.run_dir / "folds" / "fold_000.csv").read_bytes() == before
@@ -95,9 +95,9 @@ def test_resume_on_changed_data_is_refused_and_nothing_is_lost(tmp_path):
 
 def test_merge_refuses_runs_on_different_data(tmp_path):
     runs = tmp_path / "runs"
-    small_synth(tmp_path / "a", subjects=3, clips=4)
+    small_synth(tmp_path / "a", subjects=3, clips=8)
     a = run_bench(RunConfig(model="chance", protocol="loso-synth-3", folds="0"), runs_dir=runs, run_id="a")
-    small_synth(tmp_path / "b", subjects=3, clips=4, seed=7)
+    small_synth(tmp_path / "b", subjects=3, clips=8, seed=7)
     b = run_bench(RunConfig(model="chance", protocol="loso-synth-3", folds="1"), runs_dir=runs, run_id="b")
     with pytest.raises(DataMismatchError, match="cannot merge .*other data"):
         merge_runs([a.run_dir, b.run_dir], runs / "m")
@@ -108,7 +108,7 @@ def test_merge_refuses_runs_on_different_data(tmp_path):
 def test_resume_with_other_commit_needs_allow_mixed_which_is_recorded(tmp_path, monkeypatch):
     import mer.protocols.runner as runner
 
-    small_synth(tmp_path / "a", subjects=3, clips=4)
+    small_synth(tmp_path / "a", subjects=3, clips=8)
     runs = tmp_path / "runs"
     cfg = RunConfig(model="chance", protocol="loso-synth-3", folds="0")
     run_bench(cfg, runs_dir=runs, run_id="r")
@@ -127,9 +127,9 @@ def test_leaderboard_separates_runs_on_two_synthme_generations(tmp_path):
     from mer.leaderboard.build import build_leaderboard
 
     runs = tmp_path / "runs"
-    small_synth(tmp_path / "a", subjects=3, clips=4)
+    small_synth(tmp_path / "a", subjects=3, clips=8)
     a = _run(runs)
-    small_synth(tmp_path / "b", subjects=4, clips=4, seed=3)
+    small_synth(tmp_path / "b", subjects=4, clips=8, seed=3)
     b = _run(runs)
     assert a.run_dir != b.run_dir
     ids = [_meta(r.run_dir)["data_fingerprint"]["data_id"] for r in (a, b)]

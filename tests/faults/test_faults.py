@@ -317,12 +317,15 @@ def test_full_disk(synth, tmp_path, monkeypatch, fault_row):
     assert r.exit_code == ExitCode.RUN_FAILED and "No space left on device" in line, r.output
     assert "fold_001.csv" in line and "Traceback" not in r.output
     folds = runs / "r" / "folds"
-    assert sorted(p.name for p in folds.iterdir()) == ["fold_000.csv"]  # no temporary left behind
-    finished = tree_sha(folds)
+    assert sorted(p.name for p in folds.glob("fold_*.csv")) == ["fold_000.csv"]
+    assert not [p for p in folds.iterdir() if p.name.startswith(".")]  # no temporary left behind
+    finished = tree_sha(folds)  # fold 0's predictions and record
     meta = json.loads((runs / "r" / "run.json").read_text())
-    assert list(meta["folds"]) == ["0"] and meta["folds"]["0"]["sha256"] == next(iter(finished.values()))
+    assert (
+        list(meta["folds"]) == ["0"] and meta["folds"]["0"]["sha256"] == finished[str(folds / "fold_000.csv")]
+    )
     monkeypatch.setattr(mio, "_write_all", real)  # space again: the run resumes and keeps fold 0
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0 and "(4/4 folds)" in again.output
-    assert tree_sha(folds / "fold_000.csv") == finished
+    assert tree_sha(*map(Path, finished)) == finished
     fault_row("full disk (ENOSPC on a write)", line, r.exit_code, True)
