@@ -340,7 +340,7 @@ def _pair_html(a: RunRecord, b: RunRecord, sa: list[FoldScore], sb: list[FoldSco
             f"<li><strong>{METRIC_HEADERS[k]}</strong>: mean A − B = {mean:+.4f}; {stat}{esc(t.verdict)}</li>"
         )
     out += [
-        "<p>Wilcoxon signed-rank test over folds (scipy, exact for small samples):</p>",
+        "<p>Wilcoxon signed-rank test over folds (<code>scipy.stats.wilcoxon</code>):</p>",
         "<ul>",
         *lines,
         "</ul>",

@@ -27,7 +27,7 @@ from mer.errors import MissingInputError
 from mer.protocols.clipset import ClipSet
 from mer.protocols.config import dataset_entry, mer_home
 from mer.protocols.datasets import DATASETS, DatasetSpec
-from mer.protocols.faces import ALIGNERS, aligner_chain
+from mer.protocols.faces import ALIGNERS, DETECT_MARGIN, DETECT_SHIFT, aligner_chain
 from mer.protocols.io import atomic_write_json, file_sha256, stable_hash
 from mer.protocols.layouts import LAYOUTS, FrameError, read_rgb
 from mer.protocols.protocol import Protocol
@@ -125,6 +125,8 @@ def cache_dir(dataset: str, recipe: Recipe, sheet: Path, root: Path) -> Path:
     chain, skipped = aligner_chain(recipe.align)
     if skipped:  # the landmark crop could not run: installing dlib later must not reuse these crops
         content["aligners"] = chain
+    if "detect" in chain:  # the detector's box geometry: caches cropped with another one are not reused
+        content["detect_box"] = [DETECT_MARGIN, DETECT_SHIFT]
     key = stable_hash(content)
     return mer_home() / "prepared" / dataset / key
 

@@ -25,7 +25,7 @@ def _ststnet(runs, **kw):
 
 
 def test_run_records_tvl1_and_farneback_is_another_run(tmp_path):
-    small_synth(tmp_path / "synth", subjects=3, clips=4)
+    small_synth(tmp_path / "synth", subjects=3, clips=6)  # every class present
     base = _ststnet(tmp_path / "runs")
     meta = json.loads((base.run_dir / "run.json").read_text())
     assert meta["flow"]["method"] == "tvl1" and meta["flow"]["params"]["lambda"] == 0.15
