@@ -89,3 +89,4 @@ def configure_logging(level: int, console=None) -> None:
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger.addHandler(handler)
     logger.setLevel(level)
+    logger.propagate = False  # a root handler some library installs (tensorboard's) would print it twice

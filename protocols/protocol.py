@@ -110,7 +110,13 @@ class Protocol:
                 test = np.flatnonzero(subjects == subj)
                 train = np.flatnonzero(subjects != subj)
                 out.append(
-                    Fold(i, f"sub{subj}" if not str(subj).startswith("sub") else str(subj), train, test)
+                    # A composite's subject ("casme2/sub02") already names itself.
+                    Fold(
+                        i,
+                        str(subj) if str(subj).startswith("sub") or "/" in str(subj) else f"sub{subj}",
+                        train,
+                        test,
+                    )  # fmt: skip
                 )
             return out
         if self.kind == "split":

@@ -34,6 +34,16 @@ def test_metrics_json_has_each_source_dataset():
     assert "per_dataset" not in compute_metrics(pred, PROTOCOLS.get("loso-casme2-3"), 4)
 
 
+def test_composite_folds_are_named_after_their_subject():
+    from mer.protocols.sample import Sample
+
+    samples = [
+        Sample("megc2019", s, s + "/x", s + "/x", 0, None, 0, "happiness") for s in ("samm/6", "casme2/sub02")
+    ]
+    names = [f.name for f in PROTOCOLS.get("megc2019").folds(samples)]
+    assert sorted(names) == ["casme2/sub02", "samm/6"]  # not "subcasme2/sub02"
+
+
 def _record(tmp_path, run_id, flow, per_dataset):
     from mer.leaderboard.collect import RunRecord
 
