@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, fields, replace
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -42,6 +42,23 @@ class FlowScale(nn.Module):
         return x / self.scale.view(1, -1, 1, 1)
 
 
+class MinMax255(nn.Module):
+    """Maps each sample's u, v and strain to [0, 255] by its own minimum and maximum.
+
+    The input the flow baselines' authors trained on: 8-bit flow images (one per sample, each channel
+    min-max normalised, read back as 0–255 floats with no further scaling). Nothing to fit; a constant
+    channel maps to 0.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        lo = x.amin(dim=(-2, -1), keepdim=True)
+        span = x.amax(dim=(-2, -1), keepdim=True) - lo
+        return torch.where(span > 0, (x - lo) / span.clamp_min(1e-12) * 255.0, torch.zeros_like(x))
+
+
+INPUT_SCALES = ("rms", "minmax255")
+
+
 def resize(x: torch.Tensor, side: int) -> torch.Tensor:
     """Area-average (or bilinear-upsample) a motion image batch to ``side``×``side``; values unchanged.
 
@@ -57,13 +74,22 @@ def resize(x: torch.Tensor, side: int) -> torch.Tensor:
 
 @dataclass
 class FlowTrainOptions:
-    """Training choices of a flow baseline (defaults are per model; any can be passed as an option).
+    """Training choices of a flow baseline (defaults are per model and recipe; any can be passed as an
+    option).
 
     Attributes:
+        recipe: ``mer`` (mer's own, the default) or ``official`` (as the model's authors trained it; see
+            ``baselines/RECIPES.md``). Chosen with ``-o recipe=...``; the other fields then default to
+            that recipe's values.
         epochs: Training epochs.
         batch_size: Batch size.
         lr: Peak learning rate (AdamW, warm-up then cosine: the shared loop).
-        weight_decay: AdamW weight decay.
+        weight_decay: AdamW weight decay (0 with ``schedule="constant"`` is plain Adam, the authors'
+            optimiser: AdamW without decay takes the same steps).
+        schedule: ``warmup-cosine`` (the shared loop's) or ``constant`` (no warm-up, no decay).
+        grad_clip: Max gradient norm (None: no clipping).
+        input_scale: ``rms`` (each channel divided by its RMS over the training fold) or ``minmax255``
+            (each sample's channels mapped to [0, 255]: the authors' 8-bit flow images).
         flip: Random horizontal flips at training time (u is negated with the image, so the motion
             stays physically consistent).
         label_smoothing: Cross-entropy label smoothing.
@@ -72,13 +98,43 @@ class FlowTrainOptions:
             spin-waiting made a 28×28 STSTNet step ~10× slower than one thread (measured).
     """
 
+    recipe: str = "mer"
     epochs: int = 40
     batch_size: int = 32
     lr: float = 1e-3
     weight_decay: float = 1e-4
+    schedule: str = "warmup-cosine"
+    grad_clip: float | None = 20.0
+    input_scale: str = "rms"
     flip: bool = True
     label_smoothing: float = 0.0
     cpu_threads: int | None = 1
+
+
+Options = TypeVar("Options", bound=FlowTrainOptions)
+
+
+def resolve_options(name: str, recipes: dict[str, Options], options: dict[str, Any]) -> Options:
+    """The options of one run: the chosen recipe's values (``recipe=...``, default ``mer``) ← ``options``.
+
+    Raises:
+        UnknownOptionError: an option that is not a field of the recipe's options class.
+        ValueError: an unknown recipe, schedule or input scale.
+    """
+    options = dict(options)
+    recipe = str(options.pop("recipe", "mer"))
+    if recipe not in recipes:
+        raise ValueError(f"{name}: unknown recipe {recipe!r}; recipes: {', '.join(recipes)}")
+    base = recipes[recipe]
+    refuse_unknown_options(name, set(options) - {f.name for f in fields(base)})
+    opts = replace(base, recipe=recipe, **options)
+    if opts.schedule not in ("warmup-cosine", "constant"):
+        raise ValueError(f"{name}: schedule must be warmup-cosine or constant, not {opts.schedule!r}")
+    if opts.input_scale not in INPUT_SCALES:
+        raise ValueError(
+            f"{name}: input_scale must be one of {', '.join(INPUT_SCALES)}, not {opts.input_scale!r}"
+        )
+    return opts
 
 
 class FlowEstimator(DeepEstimator):
@@ -137,33 +193,56 @@ def fit_scale(model: nn.Module, train: ClipSet) -> None:
             m.scale.copy_(torch.as_tensor(rms, dtype=m.scale.dtype))
 
 
+BatchExtras = Callable[[ClipSet, np.ndarray, torch.device], dict[str, torch.Tensor]]
+
+
 def build_flow_estimator(
     model: nn.Module,
     name: str,
-    defaults: FlowTrainOptions,
+    opts: FlowTrainOptions,
     seed: int = 0,
     device: str | torch.device | None = None,
     work_dir: str | None = None,
-    **options: Any,
+    extras: BatchExtras | None = None,
 ) -> DeepEstimator:
-    """A :class:`DeepEstimator` for a flow model; ``options`` override fields of ``defaults``.
+    """A :class:`DeepEstimator` for a flow model trained with ``opts`` (see :func:`resolve_options`).
 
-    Raises:
-        UnknownOptionError: an option that is not a :class:`FlowTrainOptions` field.
+    Args:
+        model: The network; its ``scale`` module is replaced by :class:`MinMax255` when
+            ``opts.input_scale`` asks for it.
+        name: Model name (messages, checkpoints).
+        opts: Resolved options.
+        seed: Seed of the training loop.
+        device: Torch device (default: the best available).
+        work_dir: Checkpoint folder.
+        extras: Per-batch inputs beyond the flow (HTNet's landmark points), passed to the network as
+            keyword arguments.
     """
-    refuse_unknown_options(name, set(options) - set(FlowTrainOptions.__dataclass_fields__))
-    opts = FlowTrainOptions(**{**defaults.__dict__, **options})
+    if opts.input_scale == "minmax255":
+        model.scale = MinMax255()
+    constant = opts.schedule == "constant"
     cfg = TrainConfig(
         epochs=opts.epochs,
         batch_size=opts.batch_size,
         lr=opts.lr,
         weight_decay=opts.weight_decay,
-        warmup_epochs=min(3, max(1, opts.epochs // 10)),
+        warmup_epochs=0 if constant else min(3, max(1, opts.epochs // 10)),
+        min_lr_ratio=1.0 if constant else TrainConfig.min_lr_ratio,
+        grad_clip=opts.grad_clip,
         eval_batch_size=128,
     )
+    base_batch = make_batch_fn(opts.flip)
+
+    def batch_fn(clips: ClipSet, idx: np.ndarray, train: bool, device: torch.device) -> dict[str, Any]:
+        batch = base_batch(clips, idx, train, device)
+        batch["extra"] = extras(clips, idx, device) if extras else {}
+        return batch
+
+    def logits(net: nn.Module, batch: dict[str, Any]) -> torch.Tensor:
+        return net(batch["flow"], **batch["extra"])
 
     def loss_fn(net: nn.Module, batch: dict[str, Any], epoch: int) -> tuple[torch.Tensor, dict[str, float]]:
-        loss = F.cross_entropy(net(batch["flow"]), batch["label"], label_smoothing=opts.label_smoothing)
+        loss = F.cross_entropy(logits(net, batch), batch["label"], label_smoothing=opts.label_smoothing)
         return loss, {}
 
     def setup_fn(est: DeepEstimator, train: ClipSet) -> None:
@@ -173,8 +252,8 @@ def build_flow_estimator(
     est = FlowEstimator(
         model,
         loss_fn=loss_fn,
-        batch_fn=make_batch_fn(opts.flip),
-        logits_fn=lambda net, batch: net(batch["flow"]),
+        batch_fn=batch_fn,
+        logits_fn=logits,
         setup_fn=setup_fn,
         config=cfg,
         seed=seed,
@@ -183,6 +262,7 @@ def build_flow_estimator(
         name=name,
     )
     est.cpu_threads = opts.cpu_threads
+    est.options = opts
     return est
 
 
