@@ -7,15 +7,44 @@ import json
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
+import typer.core
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from mer.errors import MissingInputError, OptionValueError
+
+# Exceptions that are click's / typer's own way to end a command with a code (or a usage message).
+_PASS_THROUGH = (
+    click.exceptions.ClickException,
+    click.exceptions.Exit,
+    click.exceptions.Abort,
+    typer.Exit,
+    typer.Abort,
+)
+
+
+class _MerGroup(typer.core.TyperGroup):
+    """The top-level group: every command's exception goes through :func:`_exit_for`."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except _PASS_THROUGH:
+            raise
+        except Exception as e:
+            _exit_for(e)
+
+
+_HELP = {"help_option_names": ["-h", "--help"]}
 app = typer.Typer(
+    cls=_MerGroup,
     help="Micro-expression recognition benchmarks and model zoo.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    context_settings=_HELP,
 )
 data_app = typer.Typer(help="Datasets: register, synthesise, prepare, inspect.", no_args_is_help=True)
 bench_app = typer.Typer(help="Run protocols and merge runs.", no_args_is_help=True)
@@ -32,41 +61,65 @@ app.add_typer(zoo_app, name="zoo")
 
 console = Console()
 err = Console(stderr=True)
+_state = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        import mer
+
+        typer.echo(f"mer {mer.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Print full tracebacks (also: MER_DEBUG=1).")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors on stderr.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Micro-expression recognition benchmarks and model zoo."""
+    import logging
+
+    from mer.cli_errors import configure_logging, debug_from_env
+
+    _state["debug"] = debug or debug_from_env()
+    configure_logging(logging.WARNING if quiet else logging.INFO)
 
 
 def _load() -> None:
-    from mer.catalog import load_all
+    from mer.registrations import load_all
 
     load_all()
 
 
+def _exit_for(e: Exception) -> None:
+    """Report ``e`` (one line for a mer error, a bug report otherwise) and exit with its kind's code."""
+    from mer.cli_errors import debug_from_env, report
+
+    code = report(
+        e,
+        debug=_state["debug"] or debug_from_env(),
+        say=lambda text: err.print(text, highlight=False, markup=False, soft_wrap=True),
+    )
+    raise typer.Exit(int(code)) from None
+
+
 def friendly_errors(fn):
-    """Turn the library's input errors into one red line and exit code 2 (no traceback)."""
+    """Report an exception escaping ``fn`` as :func:`_exit_for` does (the top-level group does it too)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from mer.protocols.layouts import FrameError
-        from mer.protocols.runner import RunConfigError
-        from mer.protocols.sample import AnnotationError
-        from mer.registry import RegistryError
-        from mer.zoo.api import UnknownOptionError
-        from mer.zoo.train import NonFiniteLossError
-
         try:
             return fn(*args, **kwargs)
-        except (
-            RegistryError,
-            AnnotationError,
-            FrameError,
-            RunConfigError,
-            FileNotFoundError,
-            ValueError,
-            FloatingPointError,
-            NonFiniteLossError,
-            UnknownOptionError,
-        ) as e:
-            err.print(f"[red]error:[/red] {e}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
+        except _PASS_THROUGH:
+            raise
+        except Exception as e:
+            _exit_for(e)
 
     return wrapper
 
@@ -168,9 +221,9 @@ def data_add(
 
     DATASETS.get(name)
     if not root.is_dir():
-        raise FileNotFoundError(f"dataset root not found: {root}")
+        raise MissingInputError(f"dataset root not found: {root}")
     if annotations is not None and not annotations.is_file():
-        raise FileNotFoundError(f"annotation sheet not found: {annotations}")
+        raise MissingInputError(f"annotation sheet not found: {annotations}")
     entry = add_dataset(name, root, annotations)
     console.print(f"added {name}: {entry['root']}")
 
@@ -355,7 +408,7 @@ def bench_run(
     options = {}
     for item in option or []:
         if "=" not in item:
-            raise ValueError(f"--option expects KEY=VALUE, got {item!r}")
+            raise OptionValueError(f"--option expects KEY=VALUE, got {item!r}")
         k, v = item.split("=", 1)
         try:
             options[k] = json.loads(v)
@@ -423,10 +476,16 @@ def leaderboard_show(
 @friendly_errors
 def leaderboard_build(
     runs_dir: Annotated[Path, typer.Option("--runs", help="Folder searched for runs.")] = Path("runs"),
-    out: Annotated[Path, typer.Option(help="Output file; PNGs go to figures/ beside it.")] = Path(
-        "leaderboard/LEADERBOARD.md"
-    ),
-    fmt: Annotated[str, typer.Option("--format", help="md, csv, json or latex.")] = "md",
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Output file, PNGs in figures/ beside it (default leaderboard/LEADERBOARD.md); "
+            "with --format html the site's folder (default site/)."
+        ),
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="md, csv, json, latex or html (a static web site).")
+    ] = "md",
     check: Annotated[bool, typer.Option("--check", help="Write nothing; exit 1 when OUT is stale.")] = False,
     protocol: Annotated[list[str] | None, typer.Option(help="Only this protocol (repeatable).")] = None,
 ) -> None:
@@ -506,6 +565,9 @@ def zoo_pull(
             f"weights sha256 {result.config.weights_sha256[:16]}… verified",
             highlight=False,
         )
+    if result.conversion is not None:  # a third-party checkpoint, converted once to check it maps
+        console.print(f"  sha256 {result.sha256}", highlight=False)
+        console.print(result.conversion.summary(), highlight=False, markup=False)
 
 
 @zoo_app.command("push")
@@ -655,18 +717,18 @@ def explain(
     from mer.zoo.explain import explain_sample, tsne_run
 
     if (sample is None) == (not tsne):
-        raise ValueError("give exactly one of --sample ID or --tsne")
+        raise OptionValueError("give exactly one of --sample ID or --tsne")
     dirs = [run_path(r.removeprefix("run:"), runs_dir) for r in runs]
     try:
         if tsne:
             if len(dirs) != 1:
-                raise ValueError("--tsne takes one run")
+                raise OptionValueError("--tsne takes one run")
             path, points = tsne_run(dirs[0], out or Path(f"{dirs[0].name}_tsne.png"))
             console.print(f"wrote {path} ({len(points)} test clips)", highlight=False, soft_wrap=True)
             return
         path, panels = explain_sample(dirs, sample, out or Path(f"{sample.replace('/', '_')}_gradcam.png"))
     except KeyError as e:
-        raise ValueError(e.args[0]) from None
+        raise OptionValueError(e.args[0]) from None
     for p in panels:
         console.print(f"{p.title} {p.note}".rstrip(), highlight=False, markup=False)
     console.print(f"wrote {path}", highlight=False)

@@ -59,6 +59,30 @@ class RunFailedError(MerError):
     exit_code = ExitCode.RUN_FAILED
 
 
+# Leaf errors for library code that has no error class of its own. Each keeps a builtin base so that
+# callers written against the builtin (``except ValueError``) still catch it.
+
+
+class OptionValueError(UsageError, ValueError):
+    """A flag or option value outside what it accepts (``--folds 3-1``, ``-o epochs=abc``)."""
+
+
+class UnavailableError(UsageError, RuntimeError):
+    """A feature asked for that needs something not installed here (dlib, opencv-contrib)."""
+
+
+class BadInputError(InputError, ValueError):
+    """Input whose content cannot be used (a malformed file, a clip too short, a bad config field)."""
+
+
+class MissingInputError(InputError, FileNotFoundError):
+    """A file or folder the command needs that is not there (dataset root, run, artifact)."""
+
+
+class NonFiniteError(RunFailedError, FloatingPointError):
+    """A model that returned NaN or infinite scores (it diverged)."""
+
+
 def exit_code_of(exc: BaseException) -> ExitCode:
     """The exit code the CLI uses for ``exc`` (``BUG`` for anything that is not a ``MerError``)."""
     return exc.exit_code if isinstance(exc, MerError) else ExitCode.BUG

@@ -6,10 +6,12 @@ import difflib
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
+from mer.errors import UsageError
+
 T = TypeVar("T")
 
 
-class RegistryError(KeyError):
+class RegistryError(UsageError, KeyError):
     """An unknown or duplicate name in a :class:`Registry`.
 
     ``KeyError`` wraps its message in quotes when printed; ``__str__`` is overridden so that the CLI

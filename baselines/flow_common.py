@@ -8,8 +8,7 @@ through the generic :class:`~mer.zoo.deep.DeepEstimator` and the shared training
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from typing import Any, TypeVar
 
@@ -18,9 +17,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mer.errors import OptionValueError
 from mer.protocols.clipset import ClipSet
-from mer.zoo.api import Predictions, refuse_unknown_options
+from mer.zoo.api import refuse_unknown_options
 from mer.zoo.deep import DeepEstimator
+from mer.zoo.threads import ThreadLimitedEstimator
 from mer.zoo.train import TrainConfig
 
 FEATURE = "flow"
@@ -119,48 +120,22 @@ def resolve_options(name: str, recipes: dict[str, Options], options: dict[str, A
 
     Raises:
         UnknownOptionError: an option that is not a field of the recipe's options class.
-        ValueError: an unknown recipe, schedule or input scale.
+        OptionValueError: an unknown recipe, schedule or input scale (exit code 2).
     """
     options = dict(options)
     recipe = str(options.pop("recipe", "mer"))
     if recipe not in recipes:
-        raise ValueError(f"{name}: unknown recipe {recipe!r}; recipes: {', '.join(recipes)}")
+        raise OptionValueError(f"{name}: unknown recipe {recipe!r}; recipes: {', '.join(recipes)}")
     base = recipes[recipe]
     refuse_unknown_options(name, set(options) - {f.name for f in fields(base)})
     opts = replace(base, recipe=recipe, **options)
     if opts.schedule not in ("warmup-cosine", "constant"):
-        raise ValueError(f"{name}: schedule must be warmup-cosine or constant, not {opts.schedule!r}")
+        raise OptionValueError(f"{name}: schedule must be warmup-cosine or constant, not {opts.schedule!r}")
     if opts.input_scale not in INPUT_SCALES:
-        raise ValueError(
+        raise OptionValueError(
             f"{name}: input_scale must be one of {', '.join(INPUT_SCALES)}, not {opts.input_scale!r}"
         )
     return opts
-
-
-class FlowEstimator(DeepEstimator):
-    """A :class:`DeepEstimator` that runs with ``cpu_threads`` torch threads on a CPU (restored after)."""
-
-    cpu_threads: int | None = None
-
-    @contextmanager
-    def _threads(self) -> Iterator[None]:
-        if self.device.type != "cpu" or not self.cpu_threads:
-            yield
-            return
-        before = torch.get_num_threads()
-        torch.set_num_threads(self.cpu_threads)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(before)
-
-    def fit(self, train: ClipSet, val: ClipSet | None = None) -> None:
-        with self._threads():
-            super().fit(train, val)
-
-    def predict(self, test: ClipSet) -> Predictions:
-        with self._threads():
-            return super().predict(test)
 
 
 def hflip_flow(x: torch.Tensor) -> torch.Tensor:
@@ -249,7 +224,7 @@ def build_flow_estimator(
         with torch.no_grad():
             fit_scale(est.model, train)
 
-    est = FlowEstimator(
+    est = ThreadLimitedEstimator(
         model,
         loss_fn=loss_fn,
         batch_fn=batch_fn,

@@ -44,6 +44,7 @@ from mer.baselines.flow_common import (
     resize,
     resolve_options,
 )
+from mer.errors import OptionValueError, UnavailableError
 from mer.protocols.clipset import ClipSet
 from mer.zoo.api import ModelSpec, register_model
 
@@ -201,7 +202,9 @@ class HTNet(nn.Module):
         grid = cfg.image_size // cfg.patch_size
         levels = len(cfg.block_repeats)
         if cfg.image_size % cfg.patch_size or grid % 2 or grid < 2 ** (levels - 1):
-            raise ValueError(f"HTNet: a {grid}×{grid} token grid cannot hold {levels} levels of 2×2 merges")
+            raise OptionValueError(
+                f"HTNet: a {grid}×{grid} token grid cannot hold {levels} levels of 2×2 merges"
+            )
         self.scale = FlowScale(3)
         self.embed = nn.Conv2d(3, cfg.dim, cfg.patch_size, stride=cfg.patch_size)
         # Blocks per side at each level: 2 at the bottom (the four facial areas), then one.
@@ -304,11 +307,11 @@ def landmark_points(clips: ClipSet, idx: np.ndarray) -> np.ndarray:
 def _check_landmarks(opts: HTNetOptions) -> None:
     """Refuse a landmark run that cannot run here, before any training (never a silent swap)."""
     if opts.regions not in ("boxes", "landmarks"):
-        raise ValueError(f"htnet: regions must be boxes or landmarks, not {opts.regions!r}")
+        raise OptionValueError(f"htnet: regions must be boxes or landmarks, not {opts.regions!r}")
     if opts.regions != "landmarks":
         return
     if opts.flip:
-        raise ValueError(
+        raise OptionValueError(
             "htnet: regions=landmarks with flip=true is not supported (the points are not mirrored)"
         )
     from mer.protocols.faces import _dlib
@@ -316,7 +319,7 @@ def _check_landmarks(opts: HTNetOptions) -> None:
     try:
         _dlib()
     except RuntimeError as e:
-        raise ValueError(
+        raise UnavailableError(
             f"htnet: regions=landmarks (the official recipe) needs dlib's 68-point predictor: {e}. "
             "To run the recipe with the fixed boxes instead, say so: -o regions=boxes "
             "(recorded in run.json with the other options)"
@@ -334,8 +337,9 @@ def build(
     """Registry builder.
 
     Raises:
-        ValueError: ``regions=landmarks`` where dlib or its predictor is missing (the message says how
-            to install it or to choose the boxes explicitly), or with flips.
+        UnavailableError: ``regions=landmarks`` where dlib or its predictor is missing (the message says
+            how to install it or to choose the boxes explicitly).
+        OptionValueError: an unknown ``regions``, or landmarks with flips.
     """
     opts = resolve_options("htnet", RECIPES[size], options)
     _check_landmarks(opts)

@@ -21,6 +21,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
+from mer.errors import BadInputError
 from mer.protocols.clipset import ClipSet
 from mer.zoo.api import ModelSpec, Predictions, refuse_unknown_options, register_model
 
@@ -138,7 +139,7 @@ class LBPTOPSVM:
         need = ("scaler.mean", "scaler.scale", "svm.coef", "svm.intercept", "svm.classes")
         missing = [k for k in need if k not in state]
         if missing:
-            raise ValueError(f"LBP-TOP state lacks {', '.join(missing)}")
+            raise BadInputError(f"LBP-TOP state lacks {', '.join(missing)}")
         mean, scale = (np.asarray(state[k], dtype=np.float64) for k in need[:2])
         coef, intercept = (
             np.asarray(state["svm.coef"], np.float64),
@@ -146,9 +147,11 @@ class LBPTOPSVM:
         )
         classes = np.asarray(state["svm.classes"]).astype(np.int64)
         if mean.shape != scale.shape or coef.ndim != 2 or coef.shape[1] != mean.shape[0]:
-            raise ValueError(f"LBP-TOP state shapes disagree: mean {mean.shape}, coef {coef.shape}")
+            raise BadInputError(f"LBP-TOP state shapes disagree: mean {mean.shape}, coef {coef.shape}")
         if len(classes) and classes.max() >= self.num_classes:
-            raise ValueError(f"LBP-TOP state has class {classes.max()} but the model has {self.num_classes}")
+            raise BadInputError(
+                f"LBP-TOP state has class {classes.max()} but the model has {self.num_classes}"
+            )
         scaler = StandardScaler()
         scaler.mean_, scaler.scale_, scaler.var_ = mean, scale, scale**2
         scaler.n_features_in_, scaler.n_samples_seen_ = mean.shape[0], 0

@@ -211,8 +211,8 @@ def model_flops_per_clip(size: str, batch: int) -> tuple[float, float]:
 
 def projections(clips_per_s: float, world: int = 1) -> dict[str, dict[str, float]]:
     """Training wall time of each protocol (55 epochs, every fold) at ``clips_per_s`` per device."""
-    from mer.catalog import load_all
     from mer.protocols.protocol import PROTOCOLS
+    from mer.registrations import load_all
 
     load_all()
     out = {}

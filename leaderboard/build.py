@@ -26,6 +26,8 @@ from mer.leaderboard.tables import (
 )
 
 DEFAULT_OUT = Path("leaderboard") / "LEADERBOARD.md"
+#: Where ``--format html`` writes its folder when no ``--out`` is given.
+DEFAULT_SITE = Path("site")
 DEFAULT_RUNS = Path("runs")
 FIGURES_DIR = "figures"
 TASKS = ("emotion", "au")
@@ -45,6 +47,9 @@ class BuildResult:
         skipped: One message per run directory or run that could not be shown.
         stale: With ``check``: True when ``out`` is missing or differs from ``text``; else None.
         written: Whether ``out`` was (re)written.
+        changed: With format ``html``: the site's files (relative to ``out``) that were rewritten or
+            removed, or, with ``check``, that differ.
+        files: With format ``html``: how many files the site has; ``size`` their total bytes.
     """
 
     text: str
@@ -56,6 +61,9 @@ class BuildResult:
     skipped: list[str] = field(default_factory=list)
     stale: bool | None = None
     written: bool = False
+    changed: list[str] = field(default_factory=list)
+    files: int = 0
+    size: int = 0
 
 
 def figure_path(run_id: str) -> str:
@@ -120,11 +128,15 @@ def assemble_tables(
 
 
 def _write_atomic(path: Path, text: str) -> None:
+    _write_atomic_bytes(path, text.encode("utf-8"))
+
+
+def _write_atomic_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -148,7 +160,7 @@ def _draw(runs: list[RunRecord], folder: Path) -> list[Path]:
 
 def build_leaderboard(
     runs_dir: str | Path = DEFAULT_RUNS,
-    out: str | Path = DEFAULT_OUT,
+    out: str | Path | None = None,
     fmt: str = "md",
     check: bool = False,
     protocols: Sequence[str] | None = None,
@@ -157,8 +169,9 @@ def build_leaderboard(
 
     Args:
         runs_dir: Folder searched recursively for run directories (a missing one means no runs).
-        out: Output file; figures go to ``figures/`` beside it and are linked relative to it.
-        fmt: "md", "csv", "json" or "latex".
+        out: Output file (default :data:`DEFAULT_OUT`); figures go to ``figures/`` beside it and are linked
+            relative to it. With ``fmt="html"`` the site's folder (default :data:`DEFAULT_SITE`).
+        fmt: "md", "csv", "json", "latex" or "html" (a static web site, :mod:`mer.leaderboard.site`).
         check: Write nothing; report in ``stale`` whether ``out`` differs from what would be written.
         protocols: Only these protocols' tables (None: all).
 
@@ -168,7 +181,7 @@ def build_leaderboard(
     from mer.leaderboard.plots import can_plot
     from mer.leaderboard.render import render
 
-    out = Path(out)
+    out = Path(out) if out is not None else (DEFAULT_SITE if fmt == "html" else DEFAULT_OUT)
     runs, skipped = collect_runs(runs_dir)
     if protocols is not None:
         runs = [r for r in runs if r.protocol in set(protocols)]
@@ -178,6 +191,8 @@ def build_leaderboard(
             shown.append(run)
         else:
             skipped.append(f"{run.path}: task {run.task!r} has no table; run not shown")
+    if fmt == "html":
+        return _build_site(shown, skipped, out, check, protocols)
     figures = {r.run_id: figure_path(r.run_id) for r in shown if can_plot(r)}
     tables = assemble_tables(shown, figures, protocols)
     text = render(tables, fmt)
@@ -192,10 +207,50 @@ def build_leaderboard(
     return result
 
 
+def _build_site(
+    runs: list[RunRecord], skipped: list[str], out: Path, check: bool, protocols: Sequence[str] | None
+) -> BuildResult:
+    from mer.leaderboard.site import OTHER_PAPERS, build_site, stale_paths, write_site
+
+    tables = assemble_tables(runs, {}, protocols)
+    reported = list(reported_rows())
+    boards = {r.protocol for r in runs} | {rep.protocol for rep in reported if rep.protocol in PROTOCOLS}
+    families = {
+        t.key: [rep.model or OTHER_PAPERS for rep in reported if rep.protocol == t.key]
+        for t in tables
+        if t.key in boards
+    }
+    site = build_site(tables, runs, families)
+    result = BuildResult(
+        text=site.files["index.html"].decode(), out=out, fmt="html", tables=tables, runs=runs,
+        skipped=skipped, files=len(site.files), size=sum(map(len, site.files.values())),
+    )  # fmt: skip
+    if check:
+        result.changed = stale_paths(site, out)
+        result.stale = bool(result.changed)
+        return result
+    result.changed = write_site(site, out)
+    result.written = True
+    return result
+
+
 def describe(result: BuildResult) -> list[str]:
     """Short lines for the CLI: what was written or whether the file is stale, and what was skipped."""
     shown = sum(1 for t in result.tables if "/" not in t.key and t.key != "references")
-    if result.stale is not None:
+    if result.fmt == "html":
+        what = f"{result.files} files, {result.size / 1e6:.2f} MB, {len(result.runs)} runs"
+        if result.stale is not None:
+            state = "is stale" if result.stale else "is up to date"
+            lines = [f"site {result.out} {state} ({what})"]
+            lines += [f"  differs: {p}" for p in result.changed[:20]]
+            if len(result.changed) > 20:
+                lines.append(f"  ... and {len(result.changed) - 20} more")
+            if result.stale:
+                lines.append(f"regenerate it with `mer leaderboard build --format html --out {result.out}`")
+        else:
+            lines = [f"wrote site {result.out} ({what}; {len(result.changed)} files changed); "
+                     f"open {result.out / 'index.html'}"]  # fmt: skip
+    elif result.stale is not None:
         state = "is stale: run `mer leaderboard build` to regenerate it" if result.stale else "is up to date"
         lines = [f"{result.out} {state}"]
     else:

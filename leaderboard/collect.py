@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mer.errors import BadInputError
+
 REQUIRED = ("run_id", "model", "protocol")
 
 
@@ -114,7 +116,7 @@ def _load_json(path: Path) -> dict[str, Any]:
     with path.open(encoding="utf-8") as f:
         data = json.load(f)
     if not isinstance(data, dict):
-        raise ValueError("top level is not an object")
+        raise BadInputError("top level is not an object")
     return data
 
 

@@ -11,6 +11,7 @@ import io
 import json
 from collections.abc import Sequence
 
+from mer.errors import OptionValueError
 from mer.leaderboard.cells import Cell, Link, Metric, Table, fmt_number
 
 FORMATS = ("md", "csv", "json", "latex")
@@ -155,5 +156,5 @@ def render(tables: Sequence[Table], fmt: str = "md") -> str:
     """Render ``tables`` in ``fmt`` (one of :data:`FORMATS`)."""
     renderers = {"md": to_markdown, "csv": to_csv, "json": to_json, "latex": to_latex}
     if fmt not in renderers:
-        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+        raise OptionValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     return renderers[fmt](tables)

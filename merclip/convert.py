@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 
 import torch
 
+from mer.errors import InputError
+
 Tensor = torch.Tensor
 
 # (pattern, replacement) applied with re.fullmatch to reference encoder keys (prefix already stripped).
@@ -78,7 +80,7 @@ def _rename(key: str, rules: list[tuple[str, str]]) -> str | None:
     return None
 
 
-class ConversionError(KeyError):
+class ConversionError(InputError, KeyError):
     """Keys that a converter could not place."""
 
     def __str__(self) -> str:
@@ -198,3 +200,93 @@ def inflate_clip_visual(clip_visual: Mapping[str, Tensor], frames_kernel: int = 
         if new is not None and not new.startswith(("global_", "dpe.", "balance", "norm_out")):
             out[new] = value
     return out
+
+
+# The source model's own classification head (``transformer.proj`` of a UniFormerV2 release: dropout +
+# linear over the K400 / K710 / SSv2 classes): known, never used (the emotion head is new).
+SOURCE_HEAD = re.compile(r"transformer\.proj\.\d+\.(weight|bias)")
+
+
+def adapt_uniformerv2_layout(
+    state: Mapping[str, Tensor], target: Mapping[str, Tensor], prefix: str = ""
+) -> tuple[dict[str, Tensor], list[str]]:
+    """Fit a converted UniFormerV2 state dict (mer names under ``prefix``) to a target of another layout.
+
+    A release trained on 8 frames (``k400+k710_uniformerv2_b16_8x224``: no temporal downsampling, no
+    local MHRA, 4 global blocks after layers 8–11) differs from mer's 16-frame B/16 (patch embedding of
+    kernel 3 / stride 2 in time, double local MHRA, 8 global blocks after layers 4–11). Two rules, each
+    said in the returned notes:
+
+    - **Patch embedding, temporal kernel 1 → k.** The image-like kernel goes to the centre tap, zeros on
+      the others: with stride 2 over 16 input frames the encoder sees frames 0, 2, …, 14 exactly as the
+      8-frame model saw its 8 frames, so the 8 time tokens per clip are unchanged (no interpolation).
+    - **Fewer global blocks than the target.** Global block i of n (and its positional conv) becomes
+      block i + N − n of the target's N: the source attaches its blocks to its last layers, and so does
+      the target's ``return_list``; the target's first N − n blocks keep their initialisation.
+
+    Anything else of another shape is left as it is (the caller refuses it, naming the keys); target
+    tensors the source lacks (the local MHRA of a release without it) keep their initialisation.
+
+    Args:
+        state: Converted tensors (``{prefix}patch_embed.weight``, ``{prefix}global_blocks.0...``).
+        target: The target's tensors (or meta tensors: only shapes are read).
+        prefix: Key prefix of the encoder in both (``"visual.encoder."``).
+
+    Returns:
+        ``(adapted, notes)``.
+
+    Raises:
+        ConversionError: the source has more global blocks than the target.
+    """
+    notes: list[str] = []
+    block = re.compile(re.escape(prefix) + r"(global_blocks|dpe)\.(\d+)\.(.+)")
+
+    def count(keys) -> int:
+        found = {int(m.group(2)) for k in keys if (m := block.fullmatch(k)) and m.group(1) == "global_blocks"}
+        return max(found) + 1 if found else 0
+
+    n_src, n_tgt = count(state), count(target)
+    if n_src > n_tgt:
+        extra = sorted(k for k in state if (m := block.fullmatch(k)) and int(m.group(2)) >= n_tgt)
+        raise ConversionError(
+            f"the checkpoint has {n_src} global blocks, the model {n_tgt}: "
+            f"no place for {', '.join(extra[:6])}" + (f" … (+{len(extra) - 6})" if len(extra) > 6 else "")
+        )
+    shift = n_tgt - n_src if 0 < n_src < n_tgt else 0
+    out: dict[str, Tensor] = {}
+    for key, value in state.items():
+        m = block.fullmatch(key)
+        if shift and m:
+            key = f"{prefix}{m.group(1)}.{int(m.group(2)) + shift}.{m.group(3)}"
+        out[key] = value
+    if shift:
+        notes.append(
+            f"global blocks: the checkpoint's {n_src} become the model's blocks {shift}–{n_tgt - 1} "
+            f"(both attach them to the last layers); blocks 0–{shift - 1} keep their initialisation"
+        )
+    patch = prefix + "patch_embed.weight"
+    if patch in out and patch in target:
+        src, tgt = out[patch], target[patch]
+        if (
+            src.dim() == 5
+            and tgt.dim() == 5
+            and src.shape[2] == 1 < tgt.shape[2]
+            and (src.shape[:2] + src.shape[3:] == tgt.shape[:2] + tgt.shape[3:])
+        ):
+            k = tgt.shape[2]
+            inflated = src.new_zeros(*src.shape[:2], k, *src.shape[3:])
+            inflated[:, :, k // 2] = src[:, :, 0]
+            out[patch] = inflated
+            notes.append(
+                f"patch embedding: temporal kernel 1 → {k}, the checkpoint's kernel at the centre tap and "
+                "zeros elsewhere (centre inflation, no interpolation): with temporal stride 2 the encoder "
+                "sees frames 0, 2, 4, … as the 8-frame model saw its frames (16 frames in → the same "
+                "8 time tokens)"
+            )
+    lmhra = [k for k in target if ".lmhra" in k and k.startswith(prefix)]
+    if lmhra and not any(".lmhra" in k for k in out):
+        notes.append(
+            "local MHRA: not in the checkpoint (a release without it); the model's keep their "
+            "initialisation (the last conv is zero, so each starts as the identity)"
+        )
+    return out, notes

@@ -13,16 +13,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from mer.errors import BadInputError, OptionValueError
 from mer.merclip.augment import AugmentConfig, augment_batch, normalise_clips, to_model_input
 from mer.merclip.convert import (
-    convert_merclip_checkpoint,
-    convert_uniformerv2,
     inflate_clip_visual,
-    strip_prefix,
 )
 from mer.merclip.losses import clip_loss, focal_loss, progressive_weights
 from mer.merclip.model import MerClip, MerClipConfig
-from mer.merclip.prompts import TEMPLATES, PromptConfig, au_key, descriptions_for
+from mer.merclip.prompts import TEMPLATES, PromptConfig, descriptions_for, for_recipe, prompt_aus, unphrased
 from mer.merclip.recipes import augment_config, train_config
 from mer.merclip.text import FrozenTextTower, PromptBank, load_clip_b16, tiny_clip
 from mer.merclip.uniformerv2 import uniformerv2_config
@@ -62,10 +60,10 @@ def model_config(size: str, variant: Variant, onset_relative: bool | None = None
     """Network config of ``size`` for ``variant``; ``onset_relative`` overrides the encoder's input
     form (None: the size's own, raw frames for ``base`` and onset-relative for ``tiny``)."""
     if size not in ("base", "tiny"):
-        raise ValueError(f"unknown size {size!r} (base or tiny)")
+        raise OptionValueError(f"unknown size {size!r} (base or tiny)")
     if onset_relative is not None and not isinstance(onset_relative, bool):
         # ``-o onset_relative=yes`` arrives as the string "yes": refuse it rather than read it as True
-        raise ValueError(f"option onset_relative must be true or false, not {onset_relative!r}")
+        raise OptionValueError(f"option onset_relative must be true or false, not {onset_relative!r}")
     overrides = {} if onset_relative is None else {"onset_relative": onset_relative}
     encoder = uniformerv2_config(size, **overrides)
     if size == "base":
@@ -80,36 +78,33 @@ def model_config(size: str, variant: Variant, onset_relative: bool | None = None
 
 
 def _load_init(model: MerClip, init: str) -> None:
-    """Initialise the vision side from a local UniFormerV2 or MER-CLIP checkpoint (safetensors, or a
-    tensors-only torch file)."""
-    path = Path(init)
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
+    """Initialise the vision side from a local checkpoint: mer's own weights (a run, a zoo artifact), a
+    reference MER-CLIP checkpoint, or a UniFormerV2 release (``.pyth`` / ``.pth``, any wrapper key and
+    ``backbone.`` prefix), converted to this model's layout (:mod:`mer.zoo.convert`). What the converter
+    found and adapted is logged; a tensor it cannot place is an error naming it."""
+    from mer.zoo.convert import annotate, convert_uniformerv2_state, read_checkpoint_wrapped
 
-        state = load_file(path)
-    else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        state = state.get("state_dict", state)
+    path = Path(init)
+    state, skipped, wrappers = read_checkpoint_wrapped(path)
+    own = model.state_dict()
     if any(k.startswith("visual.") for k in state):  # mer's own weights: a finished run, a zoo artifact
-        own = model.state_dict()
         converted = {
             k: v.reshape(()) if k in own and own[k].dim() == 0 and tuple(v.shape) == (1,) else v
             for k, v in state.items()
             if k.startswith(("visual.", "logit_scale"))
         }
-        unused = [k for k in state if k not in converted]  # head (new classes), text
-    elif any(k.startswith("vision_encoder.") for k in state):
-        converted, unused = convert_merclip_checkpoint(state)
-        converted = {k: v for k, v in converted.items() if not k.startswith("head.")}  # new classes
+        log.info("init from %s: %d tensors of a mer model (head and text not used)", path, len(converted))
     else:
-        converted, unused = convert_uniformerv2(strip_prefix(state, ("backbone.", "module.")), strict=False)
-        converted = {f"visual.encoder.{k}": v for k, v in converted.items()}
+        target = {k: v for k, v in own.items() if k.startswith("visual.")}
+        report = annotate(convert_uniformerv2_state(state, target=target), skipped, wrappers)
+        report.refuse_unmappable(str(path))
+        converted = {k: v for k, v in report.converted.items() if not k.startswith("head.")}  # new classes
+        log.info("init from %s:\n%s", path, report.summary())
     if not converted:
         raise ValueError(f"{path}: no tensor of this checkpoint is a UniFormerV2 / MER-CLIP vision weight")
     missing, unexpected = model.load_state_dict(converted, strict=False)
     if unexpected:
         raise ValueError(f"{path}: tensors with no place in the model: {unexpected[:5]}...")
-    log.info("init from %s: %d tensors, %d reference keys unused", path, len(converted), len(unused))
 
 
 def build_network(
@@ -133,7 +128,7 @@ def build_network(
                 inflate_clip_visual(visual_state), strict=False
             )
             if unexpected:
-                raise ValueError(f"CLIP weights with no place in UniformerV2: {unexpected[:5]}")
+                raise BadInputError(f"CLIP weights with no place in UniformerV2: {unexpected[:5]}")
     else:
         text = FrozenTextTower(tiny_clip(embed_dim=cfg.embed_dim)) if variant.align else None
         model = MerClip(cfg, num_classes, text)
@@ -142,10 +137,12 @@ def build_network(
     return model
 
 
-def _prompt_classes(clips: ClipSet, idx: np.ndarray, variant: Variant, lookup: dict) -> torch.Tensor:
+def _prompt_classes(
+    clips: ClipSet, idx: np.ndarray, variant: Variant, prompts: PromptConfig, lookup: dict
+) -> torch.Tensor:
     if variant.prompt_source == "emotion":
         return torch.as_tensor(np.asarray(clips.labels)[idx], dtype=torch.long)
-    return torch.tensor([lookup[au_key(clips.samples[i].aus)] for i in idx], dtype=torch.long)
+    return torch.tensor([lookup[prompt_aus(clips.samples[i], prompts)] for i in idx], dtype=torch.long)
 
 
 def build_estimator(
@@ -202,6 +199,7 @@ def build_estimator(
         recipe, lsfm=variant.lsfm, augmix=variant.augmix, lsfm_lambda=variant.lsfm_lambda
     )
     enc = model.cfg.encoder
+    prompts = for_recipe(variant.prompts, recipe)  # official: the sheet's AU order (merclip/PROMPTS.md)
     context: dict[str, Any] = {}
 
     def setup(est: DeepEstimator, train: ClipSet) -> None:
@@ -210,13 +208,19 @@ def build_estimator(
         if variant.prompt_source == "emotion":
             descriptions = [[c] for c in train.class_names]
         else:
-            keys = sorted({au_key(s.aus) for s in train.samples}, key=repr)
+            keys = sorted({prompt_aus(s, prompts) for s in train.samples}, key=repr)
             context["lookup"] = {k: i for i, k in enumerate(keys)}
             dataset = train.samples[0].dataset if train.samples else ""
-            descriptions = [descriptions_for(k, dataset, variant.prompts, seed) for k in keys]
+            left_out = unphrased([a for k in keys for a in k], dataset)
+            if left_out and prompts.style == "action":
+                log.warning(
+                    "prompts leave out AU%s (no action phrase; as the authors' maps do, merclip/PROMPTS.md)",
+                    ", AU".join(map(str, left_out)),
+                )
+            descriptions = [descriptions_for(k, dataset, prompts, seed) for k in keys]
         text = est.model.text
         text.to(est.device)
-        templates = TEMPLATES[: variant.prompts.templates]
+        templates = TEMPLATES[: prompts.templates]
         context["bank"] = PromptBank(descriptions, templates, text).to(est.device)
         est.context["prompt_bank"] = context["bank"]
 
@@ -233,7 +237,7 @@ def build_estimator(
             "label": torch.as_tensor(np.asarray(clips.labels)[idx], dtype=torch.long, device=dev),
         }
         if train and variant.align:
-            classes = _prompt_classes(clips, idx, variant, context.get("lookup", {}))
+            classes = _prompt_classes(clips, idx, variant, prompts, context.get("lookup", {}))
             batch["text"] = context["bank"].sample(classes)
         return batch
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from mer.errors import OptionValueError
 from mer.merclip.head import EmotionTransformerHead, LinearHead, TokenProjector, VisualProjector
 from mer.merclip.losses import LogitScale
 from mer.merclip.text import FrozenTextTower
@@ -89,11 +90,11 @@ class MerClip(nn.Module):
             self.visual.token_proj = None  # the linear head reads the fused feature only
             self.head = LinearHead(cfg.encoder.width, num_classes)
         else:
-            raise ValueError(f"unknown head {cfg.head!r} (transformer or linear)")
+            raise OptionValueError(f"unknown head {cfg.head!r} (transformer or linear)")
         if not cfg.align:
             self.visual.projector = None
         if cfg.align and text is None:
-            raise ValueError("a MER-CLIP model with alignment needs a text tower")
+            raise OptionValueError("a MER-CLIP model with alignment needs a text tower")
         self.text = text if cfg.align else None
         self.logit_scale = LogitScale(cfg.tau, cfg.learnable_tau) if cfg.align else None
 

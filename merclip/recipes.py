@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from mer.errors import OptionValueError
 from mer.merclip.augment import AugmentConfig
 from mer.zoo.train import TrainConfig
 
@@ -22,7 +23,7 @@ def train_config(recipe: str, size: str) -> TrainConfig:
     ``tiny`` (CPU, trained from scratch on the embedded benchmark): 14 epochs, 1 warm-up, LR 3e-3.
     """
     if recipe not in RECIPES:
-        raise ValueError(f"unknown recipe {recipe!r}; recipes: {', '.join(RECIPES)}")
+        raise OptionValueError(f"unknown recipe {recipe!r}; recipes: {', '.join(RECIPES)}")
     cfg = TrainConfig()
     if recipe == "official":
         cfg = replace(cfg, lr=5e-5 * 16 / 128)

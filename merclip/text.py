@@ -13,11 +13,13 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from mer.errors import HubError
+
 CLIP_HF_REPO = "timm/vit_base_patch16_clip_224.openai"
 CLIP_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
 
 
-class MissingWeightsError(FileNotFoundError):
+class MissingWeightsError(HubError, FileNotFoundError):
     """Pretrained weights that are not in the local cache (nothing is downloaded at run time)."""
 
 

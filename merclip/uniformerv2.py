@@ -18,6 +18,8 @@ from timm.layers import DropPath
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from mer.errors import OptionValueError
+
 
 @dataclass(frozen=True)
 class UniFormerV2Config:
@@ -76,9 +78,9 @@ class UniFormerV2Config:
     def from_reference(cls, cfg: dict) -> UniFormerV2Config:
         """Build from the reference implementation's keyword arguments (the fixtures' config JSON)."""
         if cfg.get("no_lmhra", False):
-            raise ValueError("no_lmhra=True is not a MER-CLIP configuration")
+            raise OptionValueError("no_lmhra=True is not a MER-CLIP configuration")
         if cfg.get("n_dim", cfg["width"]) != cfg["width"]:
-            raise ValueError("global blocks must have the backbone width (n_dim == width)")
+            raise OptionValueError("global blocks must have the backbone width (n_dim == width)")
         return cls(
             input_resolution=cfg["input_resolution"],
             patch_size=cfg["patch_size"],
@@ -121,7 +123,7 @@ UNIFORMERV2_SIZES: dict[str, UniFormerV2Config] = {
 def uniformerv2_config(size: str, **overrides) -> UniFormerV2Config:
     """The encoder config of ``size`` ("base" or "tiny") with field overrides."""
     if size not in UNIFORMERV2_SIZES:
-        raise ValueError(f"unknown UniformerV2 size {size!r}; sizes: {', '.join(UNIFORMERV2_SIZES)}")
+        raise OptionValueError(f"unknown UniformerV2 size {size!r}; sizes: {', '.join(UNIFORMERV2_SIZES)}")
     return replace(UNIFORMERV2_SIZES[size], **overrides)
 
 
@@ -166,7 +168,7 @@ class Attention(nn.Module):
     def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
         if dim % heads:
-            raise ValueError(f"width {dim} is not divisible by {heads} heads")
+            raise OptionValueError(f"width {dim} is not divisible by {heads} heads")
         self.heads = heads
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
@@ -203,7 +205,7 @@ def set_attention(module: nn.Module, impl: str) -> nn.Module:
         ``module`` (changed in place).
     """
     if impl not in ("sdpa", "eager"):
-        raise ValueError(f"attention implementation must be 'sdpa' or 'eager', not {impl!r}")
+        raise OptionValueError(f"attention implementation must be 'sdpa' or 'eager', not {impl!r}")
     for m in module.modules():
         if isinstance(m, Attention):
             m.impl = impl
@@ -324,7 +326,7 @@ class UniFormerV2(nn.Module):
         )
         n_global = len(cfg.return_list)
         if len(cfg.global_mlp_dropout) < n_global:
-            raise ValueError("global_mlp_dropout needs one value per global block")
+            raise OptionValueError("global_mlp_dropout needs one value per global block")
         g_dpr = _linspace(cfg.global_drop_path, n_global)
         self.global_query = nn.Parameter(torch.zeros(1, 1, c))
         self.dpe = nn.ModuleList(nn.Conv3d(c, c, 3, padding=1, groups=c) for _ in range(n_global))

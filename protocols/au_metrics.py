@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mer.errors import BadInputError, NonFiniteError
 from mer.protocols.clipset import ClipSet
 from mer.protocols.protocol import Fold, Protocol
 from mer.protocols.runner import TASK_FRAMES, TASK_METRICS
@@ -66,7 +67,7 @@ def au_columns(pred: pd.DataFrame, aus: Sequence[str]) -> tuple[np.ndarray, np.n
     """``(y_true, y_pred)``, each ``[N, K]``, from a predictions table's ``y_true_<AU>`` / ``y_pred_<AU>``."""
     missing = [c for a in aus for c in (f"y_true_{a}", f"y_pred_{a}") if c not in pred.columns]
     if missing:
-        raise KeyError(f"predictions table lacks AU column(s) {missing[:4]}")
+        raise BadInputError(f"predictions table lacks AU column(s) {missing[:4]}")
     yt = pred[[f"y_true_{a}" for a in aus]].to_numpy(np.int64)
     yp = pred[[f"y_pred_{a}" for a in aus]].to_numpy(np.int64)
     return yt, yp
@@ -100,7 +101,7 @@ def au_fold_frame(fold: Fold, test: ClipSet, pred: Predictions, aus: tuple[str, 
             f"(truth {truth.shape}), expected ({n}, {k})"
         )
     if not np.all(np.isfinite(probs)):
-        raise FloatingPointError(f"fold {fold.index}: model returned non-finite AU probabilities")
+        raise NonFiniteError(f"fold {fold.index}: model returned non-finite AU probabilities")
     df = pd.DataFrame({"sample": test.sample_ids, "subject": test.subjects, "fold": fold.index})
     for j, a in enumerate(aus):
         df[f"y_true_{a}"] = truth[:, j].astype(np.int64)

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from mer.errors import BadInputError
 from mer.protocols.io import atomic_write_text
 
 
@@ -34,7 +35,7 @@ def registered_datasets() -> dict[str, dict[str, Any]]:
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON ({e}); fix or delete it") from e
+        raise BadInputError(f"{path}: not valid JSON ({e}); fix or delete it") from e
 
 
 def add_dataset(name: str, root: Path, annotations: Path | None = None) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from mer.errors import MissingInputError
 from mer.protocols.sample import Sample, ValidationIssue
 from mer.registry import Registry
 
@@ -59,7 +60,7 @@ class DatasetSpec:
             if hits:
                 return hits[0]
         tried = ", ".join(self.sheet_globs) or "(no pattern)"
-        raise FileNotFoundError(
+        raise MissingInputError(
             f"no annotation sheet for {self.name} under {root} (tried {tried}); "
             f"pass it with `mer data add {self.name} ROOT --annotations FILE`"
         )

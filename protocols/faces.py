@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mer.errors import UnavailableError
 from mer.registry import Registry
 
 Box = tuple[int, int, int, int]
@@ -52,7 +53,7 @@ def _cascade() -> cv2.CascadeClassifier:
         path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
         cascade = cv2.CascadeClassifier(str(path))
         if cascade.empty():
-            raise RuntimeError(f"cannot load OpenCV's Haar cascade from {path}")
+            raise UnavailableError(f"cannot load OpenCV's Haar cascade from {path}")
         _local.cascade = cascade
     return _local.cascade
 
@@ -87,7 +88,7 @@ def dlib_predictor_path() -> Path:
 
         return Path(face_recognition_models.pose_predictor_model_location())
     except ImportError:
-        raise RuntimeError(
+        raise UnavailableError(
             "--align landmarks needs dlib's 68-point predictor: "
             "pip install dlib-bin face-recognition-models, "
             "or set MER_DLIB_PREDICTOR to shape_predictor_68_face_landmarks.dat"
@@ -99,12 +100,12 @@ def _dlib():
         try:
             import dlib
         except ImportError:
-            raise RuntimeError(
+            raise UnavailableError(
                 "--align landmarks needs dlib: pip install dlib-bin face-recognition-models"
             ) from None
         path = dlib_predictor_path()
         if not path.is_file():
-            raise RuntimeError(f"dlib predictor file not found: {path}")
+            raise UnavailableError(f"dlib predictor file not found: {path}")
         _local.dlib = (dlib.get_frontal_face_detector(), dlib.shape_predictor(str(path)), dlib)
     return _local.dlib
 

@@ -35,6 +35,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mer.errors import OptionValueError, UnavailableError
 from mer.protocols.clipset import ClipSet
 from mer.protocols.io import atomic_write_json, stable_hash
 from mer.protocols.prepare import PreparedSet, Recipe
@@ -60,7 +61,9 @@ class FlowConfig:
     def resolved(self) -> FlowConfig:
         """The same config with ``auto`` replaced by the algorithm this machine will use."""
         if self.method not in FLOW_METHODS:
-            raise ValueError(f"flow method must be one of {', '.join(FLOW_METHODS)}, not {self.method!r}")
+            raise OptionValueError(
+                f"flow method must be one of {', '.join(FLOW_METHODS)}, not {self.method!r}"
+            )
         if self.method == "auto":
             return replace(self, method="tvl1" if tvl1_available() else "farneback")
         return self
@@ -87,7 +90,9 @@ def dense_flow(onset: np.ndarray, apex: np.ndarray, method: str = "farneback") -
     if method == "tvl1":
         factory = _opencv_tvl1_factory()
         if factory is None:
-            raise RuntimeError("OpenCV TV-L1 needs opencv-contrib-python; use 'farneback' or 'tvl1-skimage'")
+            raise UnavailableError(
+                "OpenCV TV-L1 needs opencv-contrib-python; use 'farneback' or 'tvl1-skimage'"
+            )
         return factory().calc(onset, apex, None).astype(np.float32)
     if method == "farneback":
         # Pyramid of 3 levels at scale 0.5 reaches motions of ~10 px; a 15 px window averages the
@@ -98,7 +103,7 @@ def dense_flow(onset: np.ndarray, apex: np.ndarray, method: str = "farneback") -
 
         v, u = optical_flow_tvl1(onset.astype(np.float32) / 255.0, apex.astype(np.float32) / 255.0)
         return np.stack([u, v], -1).astype(np.float32)
-    raise ValueError(f"unknown flow method {method!r}")
+    raise OptionValueError(f"unknown flow method {method!r}")
 
 
 def optical_strain(u: np.ndarray, v: np.ndarray) -> np.ndarray:

@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mer.errors import InputError
 from mer.protocols.sample import Sample
 from mer.registry import Registry
 
@@ -24,7 +25,7 @@ LayoutFn = Callable[[Path, Sample], dict[int, Path]]
 LAYOUTS: Registry[LayoutFn] = Registry("frame layout")
 
 
-class FrameError(FileNotFoundError):
+class FrameError(InputError, FileNotFoundError):
     """A missing or unreadable frame, naming the path."""
 
 

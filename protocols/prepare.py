@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from mer.errors import MissingInputError
 from mer.protocols.clipset import ClipSet
 from mer.protocols.config import dataset_entry, mer_home
 from mer.protocols.datasets import DATASETS, DatasetSpec
@@ -214,7 +215,7 @@ def prepare(
     if root is None:
         entry = dataset_entry(dataset)
         if not entry:
-            raise FileNotFoundError(
+            raise MissingInputError(
                 f"dataset {dataset!r} has no root; run `mer data add {dataset} ROOT` first"
             )
         root = Path(entry["root"])

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mer.errors import BadInputError, OptionValueError
 from mer.protocols.sample import Sample
 from mer.registry import Registry
 
@@ -111,7 +112,7 @@ class Protocol:
             train = np.flatnonzero(np.isin(splits, list(self.train_splits)))
             test = np.flatnonzero(splits == self.test_split)
             if len(test) == 0:
-                raise ValueError(f"protocol {self.name}: no sample in split {self.test_split!r}")
+                raise BadInputError(f"protocol {self.name}: no sample in split {self.test_split!r}")
             return [Fold(0, self.test_split, train, test)]
         raise ValueError(f"protocol {self.name}: unknown kind {self.kind!r}")
 
@@ -151,8 +152,8 @@ def parse_folds(spec: str | None, n_folds: int) -> list[int]:
             else:
                 out.add(int(part))
         except ValueError:
-            raise ValueError(f"--folds: cannot read {part!r} (use e.g. 0,3-5)") from None
+            raise OptionValueError(f"--folds: cannot read {part!r} (use e.g. 0,3-5)") from None
     bad = sorted(i for i in out if not 0 <= i < n_folds)
     if bad:
-        raise ValueError(f"--folds: fold(s) {bad} outside 0..{n_folds - 1}")
+        raise OptionValueError(f"--folds: fold(s) {bad} outside 0..{n_folds - 1}")
     return sorted(out)

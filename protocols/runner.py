@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mer.errors import MissingInputError, NonFiniteError, OptionValueError, UsageError
 from mer.protocols.clipset import ClipSet
 from mer.protocols.io import atomic_write_json, atomic_write_text, stable_hash
 from mer.protocols.metrics import emotion_metrics, per_fold_summary
@@ -40,7 +41,7 @@ TASK_METRICS: dict[str, Callable[[pd.DataFrame, Protocol], dict[str, Any]]] = {}
 TASK_FRAMES: dict[str, Callable[[Fold, ClipSet, Predictions, tuple[str, ...]], pd.DataFrame]] = {}
 
 
-class RunConfigError(ValueError):
+class RunConfigError(UsageError, ValueError):
     """An existing run directory was made with a different configuration."""
 
 
@@ -169,7 +170,7 @@ def load_protocol_data(
     """Prepare (or open) the protocol's dataset and return its labelled clip set."""
     root = ensure_dataset_root(protocol.dataset)
     if root is None:
-        raise FileNotFoundError(
+        raise MissingInputError(
             f"protocol {protocol.name} needs dataset {protocol.dataset!r}; "
             f"run `mer data add {protocol.dataset} ROOT` first"
         )
@@ -186,7 +187,7 @@ def _fold_frame(fold: Fold, test: ClipSet, pred: Predictions, classes: tuple[str
             f"expected ({len(test)}, {len(classes)})"
         )
     if not np.all(np.isfinite(probs)):
-        raise FloatingPointError(f"fold {fold.index}: model returned non-finite probabilities")
+        raise NonFiniteError(f"fold {fold.index}: model returned non-finite probabilities")
     df = pd.DataFrame(
         {
             "sample": test.sample_ids,
@@ -284,7 +285,7 @@ _WORKER: dict[str, Any] = {}
 
 def _worker_init(config: RunConfig, size: str, recipe: dict[str, Any], slots: Any, threads: int) -> None:
     """A parallel-fold worker: its own GPU share (round-robin over visible GPUs) and its own clips."""
-    from mer.catalog import load_all
+    from mer.registrations import load_all
 
     load_all()
     with slots.get_lock():
@@ -393,17 +394,17 @@ def run_bench(
     if parallel_folds is None:
         parallel_folds = auto_parallel_folds(MODELS.get(config.model), dinfo.world_size)
     if parallel_folds > 1 and dinfo.world_size > 1:
-        raise ValueError("--parallel-folds and torchrun do not combine: use one or the other")
+        raise RunConfigError("--parallel-folds and torchrun do not combine: use one or the other")
     main = dinfo.is_main
     protocol = PROTOCOLS.get(config.protocol)
     spec = MODELS.get(config.model)
     size = spec.check_size(config.size)
     if spec.task != protocol.task:
-        raise ValueError(
+        raise RunConfigError(
             f"model {spec.name} does {spec.task} but protocol {protocol.name} is {protocol.task}"
         )
     if config.select not in ("last", "oracle"):
-        raise ValueError(f"--select must be 'last' or 'oracle', not {config.select!r}")
+        raise RunConfigError(f"--select must be 'last' or 'oracle', not {config.select!r}")
     recipe = resolve_recipe(spec, size, protocol, config.recipe)
     prepared, clips = load_protocol_data(protocol, recipe, on_prepare)
     if spec.inputs == "flow":  # onset→apex flow + strain, cached beside the frames, computed once
@@ -534,12 +535,12 @@ def merge_runs(run_dirs: list[Path], out_dir: Path) -> RunResult:
             or two of them hold the same fold.
     """
     if not run_dirs:
-        raise ValueError("merge needs at least one run directory")
+        raise OptionValueError("merge needs at least one run directory")
     metas = []
     for d in run_dirs:
         p = Path(d) / "run.json"
         if not p.exists():
-            raise FileNotFoundError(f"not a run directory (no run.json): {d}")
+            raise MissingInputError(f"not a run directory (no run.json): {d}")
         metas.append(json.loads(p.read_text()))
     keys = ("model", "size", "protocol", "protocol_version", "seed", "select", "recipe", "options")
     first = metas[0]

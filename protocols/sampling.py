@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mer.errors import BadInputError, OptionValueError
 from mer.registry import Registry
 
 SAMPLERS: Registry = Registry("sampler")
@@ -40,9 +41,9 @@ def keyframe_indices(onset: int, apex: int | None, offset: int, t: int = 16) -> 
         ValueError: ``offset < onset`` or ``t < 3``.
     """
     if offset < onset:
-        raise ValueError(f"offset {offset} before onset {onset}")
+        raise BadInputError(f"offset {offset} before onset {onset}")
     if t < 3:
-        raise ValueError("key-frame sampling needs t >= 3 to keep onset, apex and offset")
+        raise OptionValueError("key-frame sampling needs t >= 3 to keep onset, apex and offset")
     if apex is None or not onset <= apex <= offset:
         apex = (onset + offset) // 2
     first = t // 2
@@ -61,7 +62,7 @@ def uniform_indices(
     middle, the train form a random frame in each. Clips shorter than ``t`` frames are looped.
     """
     if offset < onset:
-        raise ValueError(f"offset {offset} before onset {onset}")
+        raise BadInputError(f"offset {offset} before onset {onset}")
     n = offset - onset + 1
     if n < t:
         return [onset + (i % n) for i in range(t)]

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import mer.protocols.real  # noqa: F401  (registers the real datasets and protocols; sheet parsers only)
+from mer.errors import OptionValueError
 from mer.protocols.datasets import DATASETS
 from mer.protocols.protocol import PROTOCOLS
 from mer.protocols.sample import AnnotationError, ValidationIssue
@@ -52,7 +53,9 @@ def dataset_stats(dataset: str, annotations: Path, protocol: str | None = None) 
         }
     proto = PROTOCOLS.get(protocol)
     if proto.dataset != dataset:
-        raise ValueError(f"protocol {protocol!r} is defined on dataset {proto.dataset!r}, not {dataset!r}")
+        raise OptionValueError(
+            f"protocol {protocol!r} is defined on dataset {proto.dataset!r}, not {dataset!r}"
+        )
     kept, labels = proto.select(samples)
     if not kept:
         found = ", ".join(sorted(Counter(s.emotion for s in samples))) or "none"

@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 from _synth import small_synth
 
-from mer.catalog import load_all
 from mer.protocols.au_metrics import au_detection_metrics, au_fold_frame, au_run_metrics
 from mer.protocols.au_protocols import AU_LOSO_CASME2, AU_LOSO_SAMM, AU_LOSO_SYNTH, present_aus
 from mer.protocols.clipset import ClipSet
 from mer.protocols.protocol import Fold
 from mer.protocols.sample import AU, Sample
 from mer.protocols.stats import dataset_stats
+from mer.registrations import load_all
 from mer.zoo.api import Predictions
 
 load_all()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mer import demo
-from mer.catalog import load_all
+from mer.registrations import load_all
 from mer.zoo.api import MODELS
 
 

@@ -10,7 +10,6 @@ import torch
 from _synth import small_synth, tiny_run
 from typer.testing import CliRunner
 
-from mer.catalog import load_all
 from mer.merclip.augment import to_model_input
 from mer.merclip.model import MerClip, MerClipConfig
 from mer.merclip.uniformerv2 import uniformerv2_config
@@ -18,6 +17,7 @@ from mer.protocols.clipset import ClipSet
 from mer.protocols.sample import Sample
 from mer.protocols.sampling import keyframe_indices
 from mer.protocols.synthme import _profile, _texture, make_identity, render_face
+from mer.registrations import load_all
 from mer.zoo.explain import apex_time_index, cam_mass, gradcam
 
 load_all()

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from mer.catalog import load_all
+from mer.registrations import load_all
 from mer.zoo.api import MODELS
 
 load_all()

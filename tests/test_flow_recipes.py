@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from mer.catalog import load_all
+from mer.errors import ExitCode, OptionValueError, UnavailableError
 from mer.protocols.clipset import ClipSet
+from mer.registrations import load_all
 from mer.zoo.api import MODELS, UnknownOptionError
 
 load_all()
@@ -80,11 +81,12 @@ def test_ststnet_and_off_apexnet_official():
 
 
 def test_bad_recipe_and_options_are_refused():
-    with pytest.raises(ValueError, match="unknown recipe 'paper'; recipes: mer, official"):
+    with pytest.raises(OptionValueError, match="unknown recipe 'paper'; recipes: mer, official") as e:
         MODELS.get("ststnet").build(num_classes=3, recipe="paper")
+    assert e.value.exit_code == ExitCode.USAGE
     with pytest.raises(UnknownOptionError, match="regions"):
         MODELS.get("ststnet").build(num_classes=3, regions="landmarks")
-    with pytest.raises(ValueError, match="input_scale"):
+    with pytest.raises(OptionValueError, match="input_scale"):
         MODELS.get("off-apexnet").build(num_classes=3, input_scale="zscore")
 
 
@@ -96,11 +98,12 @@ def test_official_htnet_without_dlib_is_an_error_naming_the_explicit_choice(monk
 
     monkeypatch.setattr(faces, "_dlib", missing)
     with pytest.raises(
-        ValueError, match=r"needs dlib's 68-point predictor: dlib is not installed.*-o regions=boxes"
+        UnavailableError, match=r"needs dlib's 68-point predictor: dlib is not installed.*-o regions=boxes"
     ):
         MODELS.get("htnet").build(num_classes=3, size="tiny", recipe="official")
     est = MODELS.get("htnet").build(num_classes=3, size="tiny", recipe="official", regions="boxes")
     assert est.options.regions == "boxes" and est.options.lr == 5e-5
+    assert UnavailableError("").exit_code == ExitCode.USAGE
 
 
 def test_minmax255_maps_each_sample_channel():

@@ -111,9 +111,9 @@ def test_prepare_each_layout_end_to_end(synth, tmp_path, dataset):
 
 def test_lbptop_loso_casme2_5_on_a_casme2_root(tmp_path):
     """`mer bench run --model lbptop-svm --protocol loso-casme2-5` on a CASME II-shaped root."""
-    from mer.catalog import load_all
     from mer.protocols.config import add_dataset
     from mer.protocols.runner import RunConfig, run_bench
+    from mer.registrations import load_all
 
     load_all()
     synth_root = tmp_path / "synth"

@@ -15,10 +15,10 @@ import pytest
 import torch
 from _synth import small_synth
 
-from mer.catalog import load_all
 from mer.protocols.prepare import Recipe
 from mer.protocols.protocol import PROTOCOLS
 from mer.protocols.runner import RunConfig, load_protocol_data, run_bench
+from mer.registrations import load_all
 from mer.zoo.api import MODELS
 
 # The tiny encoder reads onset-relative clips (UniFormerV2Config.onset_relative): trained from random

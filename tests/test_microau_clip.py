@@ -20,7 +20,7 @@ from mer.baselines.microau_clip.estimator import (
 from mer.baselines.microau_clip.losses import cooccurrence_target, gd_loss, miaucl, positive_weights
 from mer.baselines.microau_clip.model import MicroAUClip, PatchTokenAttention
 from mer.baselines.microau_clip.regions import region_masks
-from mer.catalog import load_all
+from mer.registrations import load_all
 from mer.zoo.api import MODELS
 
 load_all()

@@ -9,12 +9,12 @@ import pytest
 from _synth import small_synth
 
 from mer.baselines.microau_clip.estimator import LabelFreeMER
-from mer.catalog import load_all
 from mer.protocols.au_protocols import SYNTH_AUS
 from mer.protocols.clipset import ClipSet
 from mer.protocols.prepare import Recipe
 from mer.protocols.protocol import PROTOCOLS
 from mer.protocols.runner import RunConfig, load_protocol_data, run_bench
+from mer.registrations import load_all
 
 load_all()
 

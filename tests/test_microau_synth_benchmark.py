@@ -7,8 +7,8 @@ import time
 import pytest
 from _synth import small_synth
 
-from mer.catalog import load_all
 from mer.protocols.runner import RunConfig, run_bench
+from mer.registrations import load_all
 
 load_all()
 

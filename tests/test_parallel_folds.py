@@ -6,8 +6,8 @@ import json
 
 from typer.testing import CliRunner
 
-from mer.catalog import load_all
 from mer.protocols.runner import RunConfig, run_bench
+from mer.registrations import load_all
 
 load_all()
 

@@ -13,10 +13,10 @@ import torch
 from _synth import small_synth, tiny_run
 from typer.testing import CliRunner
 
-from mer.catalog import load_all
 from mer.cli import app
 from mer.protocols.layouts import FrameError, list_frames, read_rgb
 from mer.protocols.prepare import Recipe
+from mer.registrations import load_all
 from mer.zoo.predict import NoFaceError, predict_clips, prepare_clip
 
 load_all()
@@ -127,4 +127,4 @@ def test_bad_input_gets_clear_messages_and_a_folder_run_keeps_going(trained, tmp
     assert "skipped 1 clip(s): " in res.stderr and "broken.mp4" in res.stderr
 
     res = CliRunner().invoke(app, ["predict", str(clips / "broken.mp4"), "--model", model])
-    assert res.exit_code == 2 and "unreadable video" in res.output
+    assert res.exit_code == 3 and "unreadable video" in res.output

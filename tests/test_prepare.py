@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 from _synth import small_synth
 
-from mer.catalog import load_all
 from mer.protocols.layouts import FrameError
 from mer.protocols.prepare import Recipe, prepare
 from mer.protocols.protocol import PROTOCOLS
 from mer.protocols.sampling import keyframe_indices
+from mer.registrations import load_all
 
 load_all()
 RECIPE = Recipe(frames=8, size=32)

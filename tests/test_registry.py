@@ -36,9 +36,9 @@ def test_unknown_name_suggests_and_lists():
 
 
 def test_builtin_registries_are_populated():
-    from mer.catalog import load_all
     from mer.protocols.datasets import DATASETS
     from mer.protocols.protocol import PROTOCOLS
+    from mer.registrations import load_all
     from mer.zoo.api import MODELS
 
     load_all()

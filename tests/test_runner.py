@@ -10,8 +10,8 @@ import pytest
 from _synth import small_synth
 from typer.testing import CliRunner
 
-from mer.catalog import load_all
 from mer.protocols.runner import RunConfig, RunConfigError, merge_runs, run_bench
+from mer.registrations import load_all
 
 load_all()
 
@@ -79,7 +79,7 @@ def test_killed_run_resumes_with_same_metrics(tmp_path):
     runs = tmp_path / "runs"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     code = (
-        "from mer.catalog import load_all; load_all()\n"
+        "from mer.registrations import load_all; load_all()\n"
         "from mer.protocols.runner import RunConfig, run_bench\n"
         "run_bench(RunConfig(model='lbptop-svm', protocol='loso-synth-3'),\n"
         f"          runs_dir={str(runs)!r}, run_id='r')\n"
@@ -201,7 +201,7 @@ def test_cli_nan_loss_is_one_clear_line_and_earlier_folds_are_kept(tmp_path):
     r = CliRunner().invoke(
         app, ["bench", "run", "--model", "diverges", "--protocol", "loso-synth-3", "--runs-dir", str(runs)]
     )
-    assert r.exit_code == 2, r.output
+    assert r.exit_code == 6, r.output  # run failed
     assert "error: non-finite loss (nan)" in r.output and "Traceback" not in r.output
     assert sorted(p.name for p in runs.glob("*/folds/*.csv")) == ["fold_000.csv", "fold_001.csv"]
 

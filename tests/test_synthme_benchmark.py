@@ -1,7 +1,7 @@
 """SynthME must rank models: motion-aware > motion-blind ≈ chance, nobody near perfect (issue 2)."""
 
-from mer.catalog import load_all
 from mer.protocols.runner import RunConfig, run_bench
+from mer.registrations import load_all
 
 load_all()
 

@@ -14,12 +14,12 @@ from _synth import tiny_run
 from fakehub import FakeHub
 from typer.testing import CliRunner
 
-from mer.catalog import load_all
 from mer.protocols.config import add_dataset
 from mer.protocols.prepare import Recipe
 from mer.protocols.protocol import PROTOCOLS
 from mer.protocols.runner import load_protocol_data
 from mer.protocols.synthme import write_synthme
+from mer.registrations import load_all
 from mer.zoo.artifact import CARD_FILE, CONFIG_FILE, WEIGHTS_FILE, IntegrityError, load_artifact
 from mer.zoo.card import parse_card
 from mer.zoo.hub import NotCachedError, pull, push
@@ -198,7 +198,7 @@ def test_bench_run_init_from_finished_run(home, env):
     bare.mkdir(exist_ok=True)
     (bare / "run.json").write_text((runs / "source" / "run.json").read_text())
     result = CliRunner().invoke(app, [*args[:-1], "run:no-weights"])
-    assert result.exit_code == 2 and "--save-weights last" in result.output
+    assert result.exit_code == 3 and "--save-weights last" in result.output
     with pytest.raises(FileNotFoundError, match="--save-weights last"):
         push(bare, REPO)
     # and a classical model takes no --init

@@ -8,6 +8,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from mer.errors import OptionValueError, UsageError
 from mer.protocols.clipset import ClipSet
 from mer.registry import Registry
 
@@ -75,7 +76,7 @@ class ModelSpec:
     def check_size(self, size: str | None) -> str:
         size = size or self.default_size
         if size not in self.sizes:
-            raise ValueError(f"model {self.name} comes in sizes {', '.join(self.sizes)}, not {size!r}")
+            raise OptionValueError(f"model {self.name} comes in sizes {', '.join(self.sizes)}, not {size!r}")
         return size
 
 
@@ -88,7 +89,7 @@ def register_model(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
-class UnknownOptionError(TypeError):
+class UnknownOptionError(UsageError, TypeError):
     """A model builder was given an option (``-o KEY=VALUE``) it does not have."""
 
 

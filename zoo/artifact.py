@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from mer import errors
+from mer.errors import BadInputError, MissingInputError
 from mer.protocols.io import atomic_write_json, atomic_write_text, file_sha256
 
 FORMAT = "mer-artifact/1"
@@ -37,7 +39,7 @@ ARTIFACT_FILES = (CONFIG_FILE, WEIGHTS_FILE, CARD_FILE)
 _RUN_ONLY_OPTIONS = ("init", "work_dir", "device")
 
 
-class IntegrityError(ValueError):
+class IntegrityError(errors.IntegrityError, ValueError):
     """An artifact's weights do not match the hash recorded when it was made (cut short or altered)."""
 
 
@@ -96,12 +98,12 @@ class ArtifactConfig:
     def from_dict(cls, data: dict[str, Any], source: str = CONFIG_FILE) -> ArtifactConfig:
         """Parse ``config.json``; unknown keys from a newer mer are ignored, missing required ones named."""
         if not str(data.get("format", "")).startswith("mer-artifact/"):
-            raise ValueError(f"{source}: not a mer artifact config (format {data.get('format')!r})")
+            raise BadInputError(f"{source}: not a mer artifact config (format {data.get('format')!r})")
         known = {f.name for f in fields(cls)}
         required = ("model", "size", "num_classes", "classes", "protocol")
         missing = [k for k in required if k not in data]
         if missing:
-            raise ValueError(f"{source}: missing field(s) {', '.join(missing)}")
+            raise BadInputError(f"{source}: missing field(s) {', '.join(missing)}")
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def build_options(self) -> dict[str, Any]:
@@ -133,10 +135,10 @@ def run_weights(run_dir: Path, fold: int | None = None) -> tuple[int, Path]:
     """
     run_dir = Path(run_dir)
     if not (run_dir / "run.json").is_file():
-        raise FileNotFoundError(f"not a run directory (no run.json): {run_dir}")
+        raise MissingInputError(f"not a run directory (no run.json): {run_dir}")
     files = sorted((run_dir / "weights").glob("fold_*.safetensors")) if (run_dir / "weights").is_dir() else []
     if not files:
-        raise FileNotFoundError(
+        raise MissingInputError(
             f"run {run_dir} kept no weights; rerun it with `mer bench run ... --save-weights last` "
             "(or `all` to keep every fold's model)"
         )
@@ -144,7 +146,7 @@ def run_weights(run_dir: Path, fold: int | None = None) -> tuple[int, Path]:
     if fold is None:
         fold = max(by_fold)
     if fold not in by_fold:
-        raise FileNotFoundError(
+        raise MissingInputError(
             f"run {run_dir} has weights for fold(s) {sorted(by_fold)}, not {fold} (use --save-weights all)"
         )
     return fold, by_fold[fold]
@@ -209,7 +211,7 @@ def read_config(folder: Path) -> ArtifactConfig:
     """``config.json`` of an artifact folder."""
     path = Path(folder) / CONFIG_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"not a mer artifact (no {CONFIG_FILE}): {folder}")
+        raise MissingInputError(f"not a mer artifact (no {CONFIG_FILE}): {folder}")
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as e:
@@ -233,7 +235,7 @@ def verify_artifact(folder: Path, expected_sha256: str | None = None, fix_hint: 
     config = read_config(folder)
     weights = folder / WEIGHTS_FILE
     if not weights.is_file():
-        raise FileNotFoundError(f"artifact {folder} lacks {WEIGHTS_FILE}")
+        raise MissingInputError(f"artifact {folder} lacks {WEIGHTS_FILE}")
     hint = f"; {fix_hint}" if fix_hint else ""
     if expected_sha256 and config.weights_sha256 != expected_sha256:
         raise IntegrityError(
@@ -262,7 +264,7 @@ def build_from_config(config: ArtifactConfig, weights: Path) -> Any:
     from safetensors import SafetensorError
     from safetensors.numpy import load_file
 
-    from mer.catalog import load_all
+    from mer.registrations import load_all
     from mer.zoo.api import MODELS
 
     load_all()
@@ -316,4 +318,4 @@ def run_path(target: str, runs_dir: Path = Path("runs")) -> Path:
     candidate = Path(runs_dir) / target
     if (candidate / "run.json").is_file():
         return candidate
-    raise FileNotFoundError(f"no run {target!r} (looked for {candidate}/run.json and {direct}/run.json)")
+    raise MissingInputError(f"no run {target!r} (looked for {candidate}/run.json and {direct}/run.json)")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from mer.errors import BadInputError
 from mer.zoo.artifact import WEIGHTS_FILE, ArtifactConfig
 
 # Dataset → what its licence means for weights trained on it.
@@ -184,7 +185,7 @@ def render_card(config: ArtifactConfig) -> str:
 def parse_card(text: str) -> dict[str, Any]:
     """The front matter of a card written by :func:`render_card`."""
     if not text.startswith("---\n"):
-        raise ValueError("model card has no front matter")
+        raise BadInputError("model card has no front matter")
     block = text[4 : text.index("\n---", 4)]
     out: dict[str, Any] = {}
     for line in block.splitlines():

@@ -26,13 +26,15 @@ from pathlib import Path
 
 import torch
 
+from mer.errors import BadInputError, InputError, MissingInputError, OptionValueError
+
 Tensor = torch.Tensor
 TORCH_SUFFIXES = (".pth", ".pt", ".pyth", ".bin", ".ckpt")
 KINDS = ("uniformerv2", "viclip-text", "open_clip-text", "open_clip-visual")
 _WRAPPERS = ("state_dict", "model", "module", "model_state")
 
 
-class UnsafeCheckpointError(ValueError):
+class UnsafeCheckpointError(InputError, ValueError):
     """A checkpoint that cannot be read without running pickled code; mer refuses it."""
 
 
@@ -47,21 +49,34 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], list[str]]:
         ValueError: unreadable or truncated file, or an unsupported suffix.
         FileNotFoundError: no such file.
     """
+    state, skipped, _ = read_checkpoint_wrapped(path)
+    return state, skipped
+
+
+def read_checkpoint_wrapped(path: str | Path) -> tuple[dict[str, Tensor], list[str], list[str]]:
+    """:func:`read_checkpoint` plus the wrapper keys the tensors sat under (``["model_state"]`` for a
+    slowfast ``.pyth``, ``["state_dict"]`` for mmaction2, ``[]`` for a bare state dict).
+
+    Raises:
+        UnsafeCheckpointError: a torch file that needs code (custom classes) to unpickle.
+        ValueError: unreadable or truncated file, or an unsupported suffix.
+        FileNotFoundError: no such file.
+    """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
+        raise MissingInputError(f"checkpoint not found: {path}")
     if path.suffix == ".safetensors":
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
         try:
-            return load_file(str(path)), []
+            return load_file(str(path)), [], []
         except (SafetensorError, OSError) as e:
-            raise ValueError(
+            raise BadInputError(
                 f"{path}: not a readable safetensors file ({e}); truncated or not safetensors"
             ) from e
     if path.suffix not in TORCH_SUFFIXES:
-        raise ValueError(
+        raise BadInputError(
             f"{path}: unsupported checkpoint type {path.suffix!r} (.safetensors, {', '.join(TORCH_SUFFIXES)})"
         )
     try:
@@ -76,7 +91,7 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, Tensor], list[str]]:
             "safetensors."
         ) from e
     except (RuntimeError, EOFError, OSError) as e:
-        raise ValueError(f"{path}: cannot be read as a torch checkpoint ({e}); truncated?") from e
+        raise BadInputError(f"{path}: cannot be read as a torch checkpoint ({e}); truncated?") from e
     return _tensors(obj, path)
 
 
@@ -85,18 +100,18 @@ def load_checkpoint(path: str | Path) -> dict[str, Tensor]:
     return read_checkpoint(path)[0]
 
 
-def _tensors(obj: object, path: Path) -> tuple[dict[str, Tensor], list[str]]:
+def _tensors(obj: object, path: Path) -> tuple[dict[str, Tensor], list[str], list[str]]:
     if isinstance(obj, Mapping):
         for key in _WRAPPERS:  # {"state_dict": {...}, "epoch": 3, "meta": {...}}
             inner = obj.get(key)
             if isinstance(inner, Mapping) and any(isinstance(v, Tensor) for v in inner.values()):
                 skipped = [k for k in obj if k != key]
-                state, more = _tensors(inner, path)
-                return state, skipped + more
+                state, more, wrappers = _tensors(inner, path)
+                return state, skipped + more, [key, *wrappers]
         state = {str(k): v for k, v in obj.items() if isinstance(v, Tensor)}
         if state:
-            return state, [str(k) for k, v in obj.items() if not isinstance(v, Tensor)]
-    raise ValueError(f"{path}: holds no tensors by name (a {type(obj).__name__}); expected a state dict")
+            return state, [str(k) for k, v in obj.items() if not isinstance(v, Tensor)], []
+    raise BadInputError(f"{path}: holds no tensors by name (a {type(obj).__name__}); expected a state dict")
 
 
 # --------------------------------------------------------------------------------------- reporting
@@ -113,6 +128,9 @@ class ConversionReport:
         missing: Target keys no source tensor filled (they keep their initialisation).
         mismatched: ``"key: source shape vs target shape"`` for tensors of the wrong shape (dropped).
         skipped: Non-tensor entries of the file (epoch counters, optimiser metadata...).
+        dropped: Source tensors known and deliberately not used (the source's classification head,
+            a MER-CLIP checkpoint's text tower).
+        notes: What the conversion found and how it adapted the layout (said on screen, recorded).
     """
 
     kind: str
@@ -121,24 +139,51 @@ class ConversionReport:
     missing: list[str] = field(default_factory=list)
     mismatched: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def refuse_unmappable(self, source: str = "checkpoint") -> None:
+        """Raise when a source tensor has no place or the wrong shape (the keys are named)."""
+        from mer.merclip.convert import ConversionError
+
+        problems = []
+        if self.unused:
+            problems.append(f"{len(self.unused)} tensors with no place in mer's model: " + _head(self.unused))
+        if self.mismatched:
+            problems.append(f"{len(self.mismatched)} of another shape: " + _head(self.mismatched))
+        if problems:
+            raise ConversionError(f"{source}: cannot convert ({self.kind}): " + "; ".join(problems))
 
     def summary(self, limit: int = 8) -> str:
         """A few lines for humans."""
-
-        def head(items: list[str]) -> str:
-            more = f" … (+{len(items) - limit})" if len(items) > limit else ""
-            return ", ".join(items[:limit]) + more
-
         lines = [f"{self.kind}: {len(self.converted)} tensors converted"]
+        lines += [f"  {note}" for note in self.notes]
         for label, items in (
             ("missing (keep their initialisation)", self.missing),
+            ("known and not used", self.dropped),
             ("unexpected (no place, dropped)", self.unused),
             ("shape mismatch (dropped)", self.mismatched),
             ("non-tensor entries skipped", self.skipped),
         ):
             if items:
-                lines.append(f"  {len(items)} {label}: {head(items)}")
+                lines.append(f"  {len(items)} {label}: {_head(items, limit)}")
         return "\n".join(lines)
+
+    def record(self) -> dict[str, object]:
+        """JSON-ready facts of the conversion (for run.json and ``--dry-run``)."""
+        return {
+            "converter": self.kind,
+            "converted": len(self.converted),
+            "notes": list(self.notes),
+            "missing": len(self.missing),
+            "dropped": list(self.dropped),
+            "skipped": list(self.skipped),
+        }
+
+
+def _head(items: list[str], limit: int = 8) -> str:
+    more = f" … (+{len(items) - limit})" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
 
 
 def check_against(
@@ -179,19 +224,52 @@ def _merclip_visual_target(size: str) -> dict[str, Tensor]:
     return {f"visual.{k}": v for k, v in state.items()}
 
 
-def convert_uniformerv2_state(state: Mapping[str, Tensor], size: str = "base") -> ConversionReport:
-    """Reference UniFormerV2 or MER-CLIP checkpoint → :class:`~mer.merclip.model.MerClip` names."""
-    from mer.merclip.convert import convert_merclip_checkpoint, convert_uniformerv2, strip_prefix
+def convert_uniformerv2_state(
+    state: Mapping[str, Tensor], size: str = "base", target: Mapping[str, Tensor] | None = None
+) -> ConversionReport:
+    """Reference UniFormerV2 or MER-CLIP checkpoint → :class:`~mer.merclip.model.MerClip` names.
 
+    A UniFormerV2 release (slowfast ``.pyth`` or mmaction2 ``.pth``; ``backbone.`` / ``module.``
+    prefixes stripped) is fitted to the model's layout (:func:`~mer.merclip.convert.adapt_uniformerv2_layout`:
+    8-frame patch embedding inflated, global blocks re-indexed); its own classification head is dropped.
+
+    Args:
+        state: The checkpoint's tensors (wrapper already removed by :func:`read_checkpoint`).
+        size: Model size whose visual side is the target (when ``target`` is None).
+        target: The target's ``visual.*`` tensors (shapes only), e.g. the model being initialised.
+    """
+    from mer.merclip.convert import (
+        SOURCE_HEAD,
+        adapt_uniformerv2_layout,
+        convert_merclip_checkpoint,
+        convert_uniformerv2,
+        strip_prefix,
+    )
+
+    target = dict(target) if target is not None else _merclip_visual_target(size)
     state = strip_prefix(state, ("module.",))
+    notes: list[str] = []
+    dropped: list[str] = []
     if any(k.startswith("vision_encoder.") for k in state):
         converted, unused = convert_merclip_checkpoint(state)
+        notes.append("a MER-CLIP checkpoint: its vision encoder and projector (vision_encoder.*)")
+        dropped = [k for k in unused if not k.startswith(("vision_encoder.", "cls_head."))]
+        unused = [k for k in unused if k.startswith(("vision_encoder.", "cls_head."))]
     else:
-        converted, unused = convert_uniformerv2(
-            strip_prefix(state, ("backbone.",)), prefix="visual.encoder.", strict=False
+        prefixed = [k for k in state if k.startswith("backbone.")]
+        state = strip_prefix(state, ("backbone.",))
+        dropped = [k for k in state if SOURCE_HEAD.fullmatch(k)]
+        body = {k: v for k, v in state.items() if k not in dropped}
+        converted, unused = convert_uniformerv2(body, prefix="visual.encoder.", strict=False)
+        notes.append(
+            f"a UniFormerV2 backbone: {len(body)} tensors"
+            + (f", prefix 'backbone.' on {len(prefixed)} keys" if prefixed else "")
+            + (f"; its own classification head ({', '.join(dropped)}) is not used" if dropped else "")
         )
-    report = ConversionReport("uniformerv2", dict(converted), list(unused))
-    check_against(report, _merclip_visual_target(size), scope=("visual.",))
+        converted, adapted = adapt_uniformerv2_layout(converted, target, prefix="visual.encoder.")
+        notes += adapted
+    report = ConversionReport("uniformerv2", dict(converted), list(unused), dropped=dropped, notes=notes)
+    check_against(report, target, scope=("visual.",))
     return report
 
 
@@ -245,15 +323,22 @@ def convert_open_clip_visual_state(state: Mapping[str, Tensor], size: str = "bas
 def convert_checkpoint(path: str | Path, kind: str, size: str = "base") -> ConversionReport:
     """Read ``path`` safely and convert it with converter ``kind`` (:data:`KINDS`)."""
     if kind not in KINDS:
-        raise ValueError(f"unknown converter {kind!r}; converters: {', '.join(KINDS)}")
-    state, skipped = read_checkpoint(path)
+        raise OptionValueError(f"unknown converter {kind!r}; converters: {', '.join(KINDS)}")
+    state, skipped, wrappers = read_checkpoint_wrapped(path)
     if kind == "uniformerv2":
         report = convert_uniformerv2_state(state, size)
     elif kind == "open_clip-visual":
         report = convert_open_clip_visual_state(state, size)
     else:
         report = convert_text_state(state, kind)
+    return annotate(report, skipped, wrappers)
+
+
+def annotate(report: ConversionReport, skipped: list[str], wrappers: list[str]) -> ConversionReport:
+    """Add what reading found (non-tensor entries, the wrapper key) to ``report``."""
     report.skipped = skipped
+    if wrappers:
+        report.notes.insert(0, f"tensors under the wrapper key {'.'.join(wrappers)!r}")
     return report
 
 

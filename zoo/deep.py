@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from mer.errors import BadInputError
 from mer.protocols.clipset import ClipSet
 from mer.zoo.api import Predictions
 from mer.zoo.train import BatchFn, LossFn, TrainConfig, TrainResult, train_model, trainable_state
@@ -170,7 +171,7 @@ class DeepEstimator:
             if k in own and v.shape != own[k].shape
         ]
         if unexpected or missing or wrong:
-            raise ValueError(
+            raise BadInputError(
                 f"{self.name or 'model'}: weights do not fit: unexpected {unexpected[:5]}, "
                 f"missing {missing[:5]}, shape {wrong[:5]}"
             )

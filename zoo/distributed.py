@@ -95,12 +95,6 @@ def barrier() -> None:
         dist.barrier()
 
 
-def shard(indices, rank: int, world_size: int):
-    """Rank ``rank``'s contiguous slice of one global batch (sizes differ by at most one)."""
-    n = len(indices)
-    return indices[rank * n // world_size : (rank + 1) * n // world_size]
-
-
 class _GatherWithGrad(torch.autograd.Function):
     """All ranks' rows concatenated; the backward sums every rank's gradient of this rank's rows.
 

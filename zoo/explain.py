@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from mer.errors import BadInputError, MissingInputError, OptionValueError
 from mer.protocols.clipset import ClipSet
 
 
@@ -52,7 +53,7 @@ def _network(est: Any):
     model = getattr(est, "model", None)
     encoder = getattr(getattr(model, "visual", None), "encoder", None)
     if encoder is None or not hasattr(encoder, "blocks"):
-        raise ValueError(
+        raise OptionValueError(
             f"{getattr(est, 'name', type(est).__name__)}: explain works on MER-CLIP-family models "
             "(a UniformerV2 encoder); this model has none"
         )
@@ -159,13 +160,13 @@ def load_run_data(run_dir: Path) -> RunData:
     run_dir = Path(run_dir)
     meta_path, pred_path = run_dir / "run.json", run_dir / "predictions.csv"
     if not meta_path.is_file() or not pred_path.is_file():
-        raise FileNotFoundError(f"not a finished run (run.json and predictions.csv needed): {run_dir}")
+        raise MissingInputError(f"not a finished run (run.json and predictions.csv needed): {run_dir}")
     meta = json.loads(meta_path.read_text())
     cache = Path(meta.get("prepared", ""))
     if (cache / "meta.json").is_file():
         prepared = load_prepared(cache)
     else:  # the run came from another machine: prepare the protocol's data here (a no-op when cached)
-        from mer.catalog import load_all
+        from mer.registrations import load_all
 
         load_all()
         prepared, _ = load_protocol_data(PROTOCOLS.get(meta["protocol"]), Recipe(**meta["recipe"]))
@@ -173,7 +174,7 @@ def load_run_data(run_dir: Path) -> RunData:
     pos = {s.sample_id: i for i, s in enumerate(prepared.samples)}
     missing = [s for s in pred["sample"] if s not in pos]
     if missing:
-        raise FileNotFoundError(
+        raise MissingInputError(
             f"{run_dir}: sample(s) {missing[:3]} are not in the prepared cache {prepared.path}"
         )
     rows = np.array([pos[s] for s in pred["sample"]], dtype=np.int64)
@@ -283,7 +284,7 @@ def head_features(est: Any, clips: ClipSet) -> np.ndarray:
     model, _ = _network(est)
     fc = getattr(getattr(model, "head", None), "fc", None)
     if fc is None:
-        raise ValueError("explain --tsne needs a model whose head ends in a linear layer `head.fc`")
+        raise OptionValueError("explain --tsne needs a model whose head ends in a linear layer `head.fc`")
     seen: list[torch.Tensor] = []
     # The transformer head calls fc once per block; the last call (last block) is the one kept per batch.
     handle = fc.register_forward_pre_hook(lambda _m, inputs: seen.append(inputs[0].detach().float().cpu()))
@@ -315,7 +316,7 @@ def tsne_run(run_dir: Path, out: Path, device: str | None = None, seed: int = 0)
     data = load_run_data(run_dir)
     folds = saved_folds(run_dir)
     if not folds:
-        raise FileNotFoundError(f"run {run_dir} kept no weights; rerun it with --save-weights all")
+        raise MissingInputError(f"run {run_dir} kept no weights; rerun it with --save-weights all")
     feats, labels = [], []
     for fold in folds:
         idx = np.flatnonzero(data.folds == fold)
@@ -325,7 +326,7 @@ def tsne_run(run_dir: Path, out: Path, device: str | None = None, seed: int = 0)
         feats.append(head_features(est, data.clips.subset(idx)))
         labels.append(data.clips.labels[idx])
     if not feats or sum(len(f) for f in feats) < 3:
-        raise ValueError(
+        raise BadInputError(
             f"run {run_dir}: fewer than 3 test clips under its kept fold models; nothing to embed"
         )
     x, y = np.concatenate(feats), np.concatenate(labels)

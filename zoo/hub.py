@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mer import errors
+from mer.errors import MissingInputError, OptionValueError
 from mer.zoo.artifact import (
     ARTIFACT_FILES,
     FORMAT,
@@ -33,11 +35,11 @@ CATALOGUE_FILE = Path(__file__).with_name("catalogue.json")
 REF_PREFIXES = ("hf-hub:", "local-dir:", "run:")
 
 
-class HubError(ValueError):
+class HubError(errors.HubError, ValueError):
     """A pull or push that cannot be done (no token, offline, repository or revision not found)."""
 
 
-class NotCachedError(FileNotFoundError):
+class NotCachedError(errors.HubError, FileNotFoundError):
     """A model that is not in the local Hugging Face cache; the message names the command that fetches it."""
 
 
@@ -60,6 +62,11 @@ class CatalogueEntry:
         published: False for an entry that is announced but not public yet.
         open_clip_model: open_clip architecture (``open_clip`` kind); ``open_clip_pretrained`` its tag.
         init: What ``--init NAME`` passes to the builder (``clip`` for the CLIP entry).
+        filename: The one file of ``repo_id`` (``checkpoint`` kind: third-party weights mer converts,
+            :mod:`mer.zoo.checkpoints`).
+        bytes: Its size, checked after download.
+        size: The mer model size the weights fit (``base``).
+        converter: The converter of :mod:`mer.zoo.convert` that maps them (``uniformerv2``).
     """
 
     name: str
@@ -74,6 +81,10 @@ class CatalogueEntry:
     open_clip_model: str | None = None
     open_clip_pretrained: str | None = None
     init: str | None = None
+    filename: str | None = None
+    bytes: int | None = None
+    size: str | None = None
+    converter: str | None = None
 
 
 def load_catalogue(path: Path | None = None) -> list[CatalogueEntry]:
@@ -124,7 +135,7 @@ class Ref:
     """A parsed model reference.
 
     Attributes:
-        kind: ``hf-hub``, ``local-dir``, ``run`` or ``open_clip``.
+        kind: ``hf-hub``, ``local-dir``, ``run``, ``open_clip`` or ``checkpoint`` (a catalogue file).
         target: Repository id, folder, run id / path, or open_clip ``model:pretrained``.
         revision: Hub revision (``hf-hub`` only).
         name: What the user typed (used in messages and in the ``mer zoo pull`` hint).
@@ -162,12 +173,13 @@ def parse_ref(text: str) -> Ref:
             )
         if not entry.repo_id:
             raise HubError(f"{name} is in the catalogue but not published yet")
-        return Ref("hf-hub", entry.repo_id, rev or entry.revision, text, entry)
+        kind = "checkpoint" if entry.kind == "checkpoint" else "hf-hub"
+        return Ref(kind, entry.repo_id, rev or entry.revision, text, entry)
     if Path(text).expanduser().is_dir():
         return Ref("local-dir", str(Path(text).expanduser()), None, text)
     if text.count("/") == 1 and not text.startswith((".", "/", "~")):
         return Ref("hf-hub", name, rev or None, text)
-    raise ValueError(
+    raise OptionValueError(
         f"unknown model reference {text!r}: use a catalogue name (`mer zoo list`), "
         "hf-hub:org/name[@revision], local-dir:/path/to/artifact or run:RUN_ID"
     )
@@ -239,13 +251,13 @@ def resolve_local(ref: Ref) -> tuple[Path, str | None, str]:
     if ref.kind == "local-dir":
         folder = Path(ref.target)
         if not folder.is_dir():
-            raise FileNotFoundError(f"no artifact folder {folder}")
+            raise MissingInputError(f"no artifact folder {folder}")
         return folder, None, ""
     if ref.kind == "hf-hub":
         folder = _snapshot(ref, local_only=True)
         hint = f"refetch it with `{pull_command(ref)} --force-download`"
         return folder, ref.entry.weights_sha256 if ref.entry else None, hint
-    raise ValueError(f"{ref.name}: a {ref.kind} reference is not a mer artifact")
+    raise OptionValueError(f"{ref.name}: a {ref.kind} reference is not a mer artifact")
 
 
 # ------------------------------------------------------------------------------------------ pull
@@ -262,6 +274,8 @@ class PullResult:
     commit: str | None
     offline: bool
     config: ArtifactConfig | None = None
+    sha256: str | None = None
+    conversion: Any = None  # mer.zoo.convert.ConversionReport of a ``checkpoint`` entry
 
 
 def _pull_open_clip(ref: Ref) -> PullResult:
@@ -294,7 +308,12 @@ def _forget_cached(ref: Ref) -> None:
         folder = _snapshot(ref, local_only=True)
     except (NotCachedError, HubError):
         return
-    for name in ARTIFACT_FILES:
+    unlink_cached(folder, ARTIFACT_FILES)
+
+
+def unlink_cached(folder: Path, names) -> None:
+    """Delete ``names`` of a cached snapshot folder: each link and the blob it points to."""
+    for name in names:
         link = folder / name
         if link.is_symlink():
             blob = link.resolve()
@@ -324,8 +343,18 @@ def pull(name: str, revision: str | None = None, force_download: bool = False) -
         ref = Ref(ref.kind, ref.target, revision, ref.name, ref.entry)
     if ref.kind == "open_clip":
         return _pull_open_clip(ref)
+    if ref.kind == "checkpoint":
+        from mer.zoo.checkpoints import pull_checkpoint
+
+        got = pull_checkpoint(ref, offline(), force_download)
+        commit = got.path.parent.name  # snapshots/<commit>/<file>
+        return PullResult(
+            ref.name, ref.target, got.path, ref.revision, commit, offline(), None, got.sha256, got.conversion
+        )
     if ref.kind != "hf-hub":
-        raise ValueError(f"{name}: only Hub models are pulled (local folders and runs are already here)")
+        raise OptionValueError(
+            f"{name}: only Hub models are pulled (local folders and runs are already here)"
+        )
     is_offline = offline()
     if force_download and not is_offline:
         _forget_cached(ref)
@@ -489,6 +518,13 @@ def describe(name: str, runs_dir: Path = Path("runs")) -> dict[str, Any]:
         out.update(cached=cached is not None, path=cached)
         if cached is None:
             out["fetch_with"] = pull_command(ref)
+    elif ref.kind == "checkpoint":
+        from mer.zoo.checkpoints import cached_checkpoint
+
+        try:
+            out.update(cached=True, path=str(cached_checkpoint(ref)))
+        except NotCachedError:
+            out.update(cached=False, fetch_with=pull_command(ref))
     else:
         try:
             folder, _, _ = resolve_local(ref)

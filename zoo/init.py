@@ -9,8 +9,11 @@
   LOSO fold from that model's vision encoder (the classification head is new, the classes differ);
 - ``local-dir:/path`` or an artifact folder, ``hf-hub:org/name[@rev]`` or a catalogue name: a zoo artifact,
   verified against its recorded hash, read from the local cache only (``mer zoo pull`` fetches it);
+- a catalogue checkpoint (``uniformerv2-b16-k710``): the file ``mer zoo pull`` put in the cache;
 - a local checkpoint file (``.safetensors``, or a tensors-only ``.pth`` / ``.pyth``, e.g. a UniFormerV2
-  release): checked now, so a pickle that needs code is refused before any training starts.
+  release such as the authors' SSv2 one): checked now, so a pickle that needs code is refused before any
+  training starts; the builder converts it to its layout (:mod:`mer.zoo.convert`, what it adapts is
+  logged) and refuses, naming them, tensors it cannot place.
 
 The result is the local file path the model builder's ``init`` option takes.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mer.errors import OptionValueError
 from mer.zoo.artifact import WEIGHTS_FILE, artifact_from_run, run_path, verify_artifact
 from mer.zoo.convert import load_checkpoint
 
@@ -26,13 +30,13 @@ BUILDER_CHOICES = ("clip", "random")
 
 
 def _check_deep(model: str, source: str) -> None:
-    from mer.catalog import load_all
+    from mer.registrations import load_all
     from mer.zoo.api import MODELS
 
     load_all()
     spec = MODELS.get(model)
     if spec.family != "deep":
-        raise ValueError(
+        raise OptionValueError(
             f"--init {source}: that model is {model} ({spec.family}); only deep models' weights "
             "can initialise another model"
         )
@@ -70,6 +74,10 @@ def resolve_init(value: str | None, model: str, runs_dir: Path = Path("runs")) -
     ref = parse_ref(value)
     if ref.kind == "open_clip":
         return ref.entry.init if ref.entry and ref.entry.init else "clip"
+    if ref.kind == "checkpoint":  # a third-party release (uniformerv2-b16-k710): the builder converts it
+        from mer.zoo.checkpoints import cached_checkpoint
+
+        return str(cached_checkpoint(ref).absolute())  # the snapshot link keeps the .pyth suffix
     folder, expected, hint = resolve_local(ref)
     config = verify_artifact(folder, expected, hint)
     _check_deep(config.model, value)

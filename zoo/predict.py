@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from mer.errors import OptionValueError
 from mer.protocols.clipset import ClipSet
 from mer.protocols.layouts import IMAGE_SUFFIXES, VIDEO_SUFFIXES, FrameError, list_frames, video_frames
 from mer.protocols.prepare import Recipe, _prepare_one
@@ -185,11 +186,11 @@ def resolve_range(
     offset = last if offset is None else offset
     for name, value in (("onset", onset), ("apex", apex), ("offset", offset)):
         if value is not None and not first <= value <= last:
-            raise ValueError(f"{clip}: {name} {value} is outside the clip (frames {first}..{last})")
+            raise OptionValueError(f"{clip}: {name} {value} is outside the clip (frames {first}..{last})")
     if offset < onset:
-        raise ValueError(f"{clip}: offset {offset} is before onset {onset}")
+        raise OptionValueError(f"{clip}: offset {offset} is before onset {onset}")
     if apex is not None and not onset <= apex <= offset:
-        raise ValueError(f"{clip}: apex {apex} is not between onset {onset} and offset {offset}")
+        raise OptionValueError(f"{clip}: apex {apex} is not between onset {onset} and offset {offset}")
     return onset, apex, offset
 
 
@@ -324,13 +325,17 @@ def predict_clips(
     loaded = load_model(model, runs_dir, device)
     cfg = loaded.config
     if cfg.task != "emotion":
-        raise ValueError(f"model {cfg.model} does {cfg.task} detection; mer predict takes emotion models")
-    from mer.catalog import load_all
+        raise OptionValueError(
+            f"model {cfg.model} does {cfg.task} detection; mer predict takes emotion models"
+        )
+    from mer.registrations import load_all
     from mer.zoo.api import MODELS
 
     load_all()
     if MODELS.get(cfg.model).inputs != "frames":
-        raise ValueError(f"model {cfg.model} reads optical flow; mer predict supports frame-based models")
+        raise OptionValueError(
+            f"model {cfg.model} reads optical flow; mer predict supports frame-based models"
+        )
     recipe = model_recipe(cfg, align)
     paths = expand_clips(clips)
     single = len(paths) == 1 and len(clips) == 1

@@ -25,6 +25,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from mer.errors import RunFailedError
 from mer.protocols.clipset import ClipSet
 from mer.zoo import distributed
 from mer.zoo.loader import PrefetchingClips
@@ -81,7 +82,7 @@ class TrainConfig:
     sync_bn: bool = True
 
 
-class NonFiniteLossError(RuntimeError):
+class NonFiniteLossError(RunFailedError, RuntimeError):
     """The loss became NaN or infinite: training stops rather than writing garbage weights."""
 
 

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from mer.errors import OptionValueError
 from mer.protocols.emotions import NEGATIVE
 
 EMOTION_PROTOTYPES: dict[str, tuple[tuple[int, ...], ...]] = {
@@ -49,7 +50,9 @@ def class_emotions(cls: str) -> tuple[str, ...]:
         return ("happiness",)
     if cls in EMOTION_PROTOTYPES:
         return (cls,)
-    raise ValueError(f"no AU prototype for emotion class {cls!r}; known: {', '.join(EMOTION_PROTOTYPES)}")
+    raise OptionValueError(
+        f"no AU prototype for emotion class {cls!r}; known: {', '.join(EMOTION_PROTOTYPES)}"
+    )
 
 
 def class_prototypes(classes: Sequence[str], vocabulary: Sequence[int]) -> list[list[tuple[int, ...]]]:

@@ -19,7 +19,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mer.baselines.flow_common import FlowEstimator
 from mer.baselines.microau_clip.emotions import class_prototypes, rule_scores, softmax_rows
 from mer.baselines.microau_clip.losses import (
     cooccurrence_target,
@@ -29,6 +28,7 @@ from mer.baselines.microau_clip.losses import (
     weighted_bce,
 )
 from mer.baselines.microau_clip.model import MicroAUClip, MicroAUClipConfig
+from mer.errors import OptionValueError
 from mer.merclip.losses import clip_loss
 from mer.merclip.prompts import ACTION_PHRASES, TEMPLATES, describe_aus, join_style
 from mer.merclip.text import FrozenTextTower, PromptBank, load_clip_b16, tiny_clip
@@ -38,6 +38,7 @@ from mer.protocols.clipset import ClipSet
 from mer.protocols.sample import AU
 from mer.zoo.api import ModelSpec, Predictions, refuse_unknown_options, register_model
 from mer.zoo.deep import DeepEstimator
+from mer.zoo.threads import ThreadLimitedEstimator
 from mer.zoo.train import TrainConfig
 
 # Three key frames (onset, apex, offset: SPEC A.1's key-frame rule keeps all three); the apex is at
@@ -91,7 +92,7 @@ def network_config(size: str, aus: tuple[int, ...], variant: Variant) -> MicroAU
             aus=aus, image_size=64, patch_size=8, width=64, layers=2, heads=4, au_dim=64, embed_dim=32,
             gda_heads=4, **switches,
         )  # fmt: skip
-    raise ValueError(f"unknown size {size!r} (base or tiny)")
+    raise OptionValueError(f"unknown size {size!r} (base or tiny)")
 
 
 def train_recipe(size: str, epochs: int | None = None) -> TrainConfig:
@@ -174,12 +175,13 @@ def combination_text(sample_aus: set[int], vocabulary: tuple[int, ...], dataset:
     return describe_aus([AU(a) for a in sorted(sample_aus & set(vocabulary))], join=join_style(dataset))
 
 
-class MultiLabelEstimator(FlowEstimator):
+class MultiLabelEstimator(ThreadLimitedEstimator):
     """:class:`DeepEstimator` for multi-label AU detection: a sigmoid per AU, present at p ≥ 0.5;
     ``--select oracle`` keeps the epoch with the best mean F1 on ``val``.
 
-    It takes :class:`FlowEstimator`'s CPU thread control: the tiny networks are overhead-bound, and on
-    a busy CPU intra-op threads spin-wait (a 3-fold tiny run took 7 min with 2 threads under load).
+    It takes :class:`ThreadLimitedEstimator`'s CPU thread control: the tiny networks are
+    overhead-bound, and on a busy CPU intra-op threads spin-wait (a 3-fold tiny run took 7 min with
+    2 threads under load).
     """
 
     def validation_score(self, val: ClipSet) -> float:
@@ -338,7 +340,7 @@ class LabelFreeMER:
         **options: Any,
     ) -> None:
         if scorer not in ("rule", "prompts"):
-            raise ValueError(f"scorer must be 'rule' or 'prompts', not {scorer!r}")
+            raise OptionValueError(f"scorer must be 'rule' or 'prompts', not {scorer!r}")
         self.num_classes, self.size, self.seed, self.scorer = num_classes, size, seed, scorer
         self.vocabulary, self.name, self.options = vocabulary, name, options
         self.detector: MultiLabelEstimator | None = None
@@ -363,7 +365,9 @@ class LabelFreeMER:
 
     def fit(self, train: ClipSet, val: ClipSet | None = None) -> None:
         if len(train.class_names) != self.num_classes:
-            raise ValueError(f"{self.name}: {self.num_classes} classes expected, got {train.class_names}")
+            raise OptionValueError(
+                f"{self.name}: {self.num_classes} classes expected, got {train.class_names}"
+            )
         dataset = train.samples[0].dataset if train.samples else ""
         self.vocabulary = self.vocabulary or DATASET_AUS.get(dataset, DEFAULT_VOCABULARY)
         self.classes = tuple(train.class_names)

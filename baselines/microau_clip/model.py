@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mer.baselines.microau_clip.regions import region_masks
+from mer.errors import OptionValueError
 from mer.merclip.losses import LogitScale
 
 
@@ -81,7 +82,7 @@ class MicroAUClipConfig:
     @property
     def in_channels(self) -> int:
         if self.input not in ("apex", "pair"):
-            raise ValueError(f"input must be 'apex' or 'pair', not {self.input!r}")
+            raise OptionValueError(f"input must be 'apex' or 'pair', not {self.input!r}")
         return 6 if self.input == "pair" else 3
 
 
@@ -132,7 +133,7 @@ class DependencyBlock(nn.Module):
     def __init__(self, dim: int, heads: int) -> None:
         super().__init__()
         if dim % heads:
-            raise ValueError(f"AU token width {dim} is not divisible by {heads} heads")
+            raise OptionValueError(f"AU token width {dim} is not divisible by {heads} heads")
         self.heads = heads
         self.norm1 = nn.LayerNorm(dim)
         self.qkv = nn.Linear(dim, 3 * dim)

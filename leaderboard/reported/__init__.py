@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from mer.errors import BadInputError
+
 DATA_DIR = Path(__file__).resolve().parent
 
 #: Metric keys a reported row may carry, in file order.
@@ -91,7 +93,7 @@ def _value(text: str, path: Path, line: int, column: str) -> Value:
     try:
         return float(text)
     except ValueError:
-        raise ValueError(f"{path}:{line}: column {column!r}: {text!r} is not a number or N/A") from None
+        raise BadInputError(f"{path}:{line}: column {column!r}: {text!r} is not a number or N/A") from None
 
 
 def _read(name: str) -> tuple[Path, list[dict[str, str]]]:
@@ -132,7 +134,7 @@ def ablation_rows() -> tuple[AblationRow, ...]:
     for i, r in enumerate(lines, start=2):
         uf1, uar = _value(r["uf1"], path, i, "uf1"), _value(r["uar"], path, i, "uar")
         if not isinstance(uf1, float) or not isinstance(uar, float):
-            raise ValueError(f"{path}:{i}: ablation rows need numeric uf1 and uar")
+            raise BadInputError(f"{path}:{i}: ablation rows need numeric uf1 and uar")
         rows.append(
             AblationRow(
                 table=r["table"],

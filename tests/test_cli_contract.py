@@ -1,0 +1,126 @@
+"""What a script can rely on from ``mer``: exit codes per error kind, bug reports, --version, -h."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import tomllib
+from typer.testing import CliRunner
+
+from mer import errors
+from mer.cli import app
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _raise_in_stats(monkeypatch, exc: BaseException) -> None:
+    """Make ``mer data stats`` raise ``exc`` from inside the library call it makes."""
+
+    def boom(*args, **kwargs):
+        raise exc
+
+    monkeypatch.setattr("mer.protocols.stats.stats_report", boom)
+
+
+def _stats(*extra: str):
+    return CliRunner().invoke(app, [*extra, "data", "stats", "synthme", "--annotations", "x.csv"])
+
+
+def _kinds():
+    from mer.merclip.text import MissingWeightsError
+    from mer.protocols.layouts import FrameError
+    from mer.protocols.runner import RunConfigError
+    from mer.protocols.sample import AnnotationError
+    from mer.registry import RegistryError
+    from mer.zoo.api import UnknownOptionError
+    from mer.zoo.artifact import IntegrityError
+    from mer.zoo.hub import HubError, NotCachedError
+    from mer.zoo.train import NonFiniteLossError
+
+    return [
+        (RegistryError("unknown model 'x'"), 2),
+        (UnknownOptionError("m: unknown option(s) bogus"), 2),
+        (RunConfigError("different configuration"), 2),
+        (errors.OptionValueError("--folds: fold(s) [9] outside 0..2"), 2),
+        (AnnotationError("row 4: bad"), 3),
+        (FrameError("no frames in /x"), 3),
+        (errors.MissingInputError("dataset root not found: /x"), 3),
+        (IntegrityError("weights sha256 differs"), 4),
+        (HubError("offline"), 5),
+        (NotCachedError("not in the cache"), 5),
+        (MissingWeightsError("CLIP weights not cached"), 5),
+        (NonFiniteLossError("non-finite loss (nan)"), 6),
+    ]
+
+
+@pytest.mark.parametrize("case", range(12))
+def test_each_error_kind_has_its_exit_code_and_one_line(monkeypatch, case):
+    exc, code = _kinds()[case]
+    assert errors.ExitCode(code) == exc.exit_code
+    _raise_in_stats(monkeypatch, exc)
+    r = _stats()
+    assert r.exit_code == code, r.output
+    assert r.output.strip() == f"error: {exc}"  # one line, no traceback
+    assert "Traceback" not in r.output
+
+
+def test_library_errors_keep_their_builtin_base():
+    """``except ValueError`` / ``except FileNotFoundError`` written before the kinds still catch them."""
+    from mer.protocols.layouts import FrameError
+    from mer.protocols.sample import AnnotationError
+    from mer.registry import RegistryError
+    from mer.zoo.hub import NotCachedError
+    from mer.zoo.train import NonFiniteLossError
+
+    assert issubclass(AnnotationError, ValueError) and issubclass(FrameError, FileNotFoundError)
+    assert issubclass(RegistryError, KeyError) and issubclass(NotCachedError, FileNotFoundError)
+    assert issubclass(NonFiniteLossError, RuntimeError)
+    assert issubclass(errors.MissingInputError, FileNotFoundError)
+    assert issubclass(errors.NonFiniteError, FloatingPointError)
+
+
+@pytest.mark.parametrize("exc", [ZeroDivisionError("division by zero"), ValueError("a bug's ValueError")])
+def test_anything_else_is_reported_as_a_bug_with_its_traceback_file(monkeypatch, exc):
+    _raise_in_stats(monkeypatch, exc)
+    r = _stats()
+    assert r.exit_code == 1
+    assert f"unexpected {type(exc).__name__}: {exc}" in r.output and "bug in mer" in r.output
+    assert "Traceback" not in r.output  # not printed without --debug ...
+    logs = list((Path(os.environ["MER_HOME"]) / "logs").glob("bug-*.txt"))
+    assert len(logs) == 1 and str(logs[0]) in "".join(r.output.split())  # its path is printed
+    text = logs[0].read_text()  # ... but saved, with the frame that raised
+    assert "Traceback" in text and "in boom" in text and type(exc).__name__ in text
+
+
+def test_debug_flag_and_env_print_the_traceback(monkeypatch):
+    _raise_in_stats(monkeypatch, errors.OptionValueError("bad value"))
+    r = _stats("--debug")
+    assert r.exit_code == 2 and "Traceback" in r.output and "in boom" in r.output
+    assert r.output.rstrip().endswith("error: bad value")
+    monkeypatch.setenv("MER_DEBUG", "1")
+    r = _stats()
+    assert r.exit_code == 2 and "Traceback" in r.output
+    _raise_in_stats(monkeypatch, KeyError("k"))
+    r = _stats()
+    assert r.exit_code == 1 and "Traceback" in r.output and "in boom" in r.output
+
+
+def test_version_matches_the_package():
+    import mer
+
+    r = CliRunner().invoke(app, ["--version"])
+    assert r.exit_code == 0
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    assert r.output.strip() == f"mer {mer.__version__}" == f"mer {declared}"
+
+
+@pytest.mark.parametrize(
+    "args", [[], ["data"], ["bench", "run"], ["models", "list"], ["leaderboard", "build"]]
+)
+def test_dash_h_is_help_everywhere(args):
+    short = CliRunner().invoke(app, [*args, "-h"])
+    long = CliRunner().invoke(app, [*args, "--help"])
+    assert short.exit_code == 0 and "Usage:" in short.output
+    assert short.output == long.output
