@@ -150,46 +150,78 @@ def _progress(disable: bool = False) -> Progress:
 
 
 @models_app.command("list")
-def models_list() -> None:
+def models_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON records.")] = False,
+) -> None:
     """List every registered model with its sizes."""
     _load()
+    from mer.cli_output import emit_table
     from mer.zoo.api import MODELS
+    from mer.zoo.options import model_record
 
-    rows = [
-        [
-            n,
-            ", ".join(s.sizes),
-            s.family,
-            s.task,
-            s.description + (" (reconstruction)" if s.reconstruction else ""),
-        ]
-        for n, s in MODELS.items()
-    ]
-    console.print(_table("models", ["name", "sizes", "family", "task", "description"], rows))
+    records = [model_record(spec) for _, spec in MODELS.items()]
+    emit_table(console, "models", ["name", "sizes", "family", "task", "description"], records, as_json)
+
+
+@models_app.command("info")
+def models_info(
+    name: Annotated[str, typer.Argument(help="Model name (`mer models list`).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON records.")] = False,
+) -> None:
+    """A model's sizes, preparation per size and its -o options (type, default, range, meaning)."""
+    _load()
+    from mer.cli_output import cell, emit_json, emit_table
+    from mer.zoo.options import model_info
+
+    info = model_info(name)
+    if as_json:
+        emit_json(console, info)
+        return
+    for key in ("name", "family", "task", "inputs", "sizes", "description"):
+        console.print(f"{key:<12} {cell(info[key])}", highlight=False, markup=False, soft_wrap=True)
+    for size, recipe in info["preparation"].items():
+        prep = ", ".join(f"{k}={v}" for k, v in recipe.items()) or "(defaults)"
+        console.print(f"{'prepare ' + size:<12} {prep}", highlight=False, markup=False, soft_wrap=True)
+    console.print(f"options ({len(info['options'])}; pass as -o KEY=VALUE)", highlight=False, markup=False)
+    emit_table(console, "options", ["name", "type", "default", "range", "help"], info["options"])
 
 
 @protocols_app.command("list")
-def protocols_list() -> None:
+def protocols_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON records.")] = False,
+) -> None:
     """List every registered protocol."""
     _load()
+    from mer.cli_output import emit_table
     from mer.protocols.protocol import PROTOCOLS
 
-    rows = [
-        [n, p.dataset, p.kind, str(p.num_classes), ", ".join(p.classes), p.description]
+    records = [
+        {
+            "name": n,
+            "dataset": p.dataset,
+            "kind": p.kind,
+            "task": p.task,
+            "version": p.version,
+            "classes": p.num_classes,
+            "class names": list(p.classes),
+            "description": p.description,
+        }
         for n, p in PROTOCOLS.items()
     ]
-    console.print(
-        _table("protocols", ["name", "dataset", "kind", "classes", "class names", "description"], rows)
-    )
+    columns = ["name", "dataset", "kind", "classes", "class names", "description"]
+    emit_table(console, "protocols", columns, records, as_json)
 
 
 # ------------------------------------------------------------------------------------------- data
 
 
 @data_app.command("list")
-def data_list() -> None:
+def data_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON records.")] = False,
+) -> None:
     """Registered datasets: root recorded, found on disk, prepared caches."""
     _load()
+    from mer.cli_output import emit_table
     from mer.protocols.config import mer_home, registered_datasets
     from mer.protocols.datasets import DATASETS
 
@@ -201,8 +233,11 @@ def data_list() -> None:
         found = "yes" if root and Path(root).is_dir() else ("missing" if root else "-")
         prepared = mer_home() / "prepared" / name
         n = len(list(prepared.glob("*/meta.json"))) if prepared.is_dir() else 0
-        rows.append([name, spec.title, root or "(not added)", found, str(n)])
-    console.print(_table("datasets", ["name", "title", "root", "found", "prepared caches"], rows))
+        rows.append(
+            {"name": name, "title": spec.title, "root": root or None, "found": found, "prepared caches": n}
+        )
+    columns = ["name", "title", "root", "found", "prepared caches"]
+    emit_table(console, "datasets", columns, rows, as_json)
 
 
 @data_app.command("add")
@@ -213,19 +248,30 @@ def data_add(
     annotations: Annotated[
         Path | None, typer.Option(help="Annotation sheet (default: found under ROOT).")
     ] = None,
+    release: Annotated[
+        str | None, typer.Option(help="raw | cropped (default: recognised from the folders and frames).")
+    ] = None,
 ) -> None:
-    """Record where a dataset lies."""
+    """Record where a dataset lies and which release it is (raw frames get a face crop)."""
     _load()
     from mer.protocols.config import add_dataset
     from mer.protocols.datasets import DATASETS
+    from mer.protocols.release import PREPARATION
 
     DATASETS.get(name)
     if not root.is_dir():
         raise MissingInputError(f"dataset root not found: {root}")
     if annotations is not None and not annotations.is_file():
         raise MissingInputError(f"annotation sheet not found: {annotations}")
-    entry = add_dataset(name, root, annotations)
-    console.print(f"added {name}: {entry['root']}")
+    entry = add_dataset(name, root, annotations, release)
+    console.print(f"added {name}: {entry['root']}", highlight=False, soft_wrap=True)
+    if "release" in entry:
+        prep = ", ".join(f"{k}={v}" for k, v in PREPARATION[entry["release"]].items()) or "frames as they are"
+        console.print(
+            f"  release: {entry['release']} ({entry['release_evidence']}); preparation: {prep}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @data_app.command("synth")
@@ -281,7 +327,9 @@ def data_prepare(
         int | None, typer.Option(help="Short side before the crop (default: size).")
     ] = None,
     sampler: Annotated[str, typer.Option(help="keyframe | uniform")] = "keyframe",
-    align: Annotated[str, typer.Option(help="none | detect | landmarks")] = "none",
+    align: Annotated[
+        str | None, typer.Option(help="none | detect | landmarks (default: the release's, see data add)")
+    ] = None,
     on_align_failure: Annotated[str, typer.Option(help="full-frame | error")] = "full-frame",
     workers: Annotated[int, typer.Option(help="Threads.")] = 2,
 ) -> None:
@@ -290,8 +338,17 @@ def data_prepare(
     from mer.protocols.prepare import Recipe, prepare
     from mer.protocols.runner import ensure_dataset_root
 
+    given = root is not None
     if root is None:
         root = ensure_dataset_root(name)
+    if align is None:  # raw frames get a face crop, cropped faces none (mer.protocols.release)
+        from mer.protocols.release import detect_release, recorded_release
+
+        release = detect_release(name, root) if given else recorded_release(name)[0]
+        align = release.preparation().get("align", "none")
+        console.print(
+            f"{name}: {release.kind} release ({release.evidence}): --align {align}", highlight=False
+        )
     recipe = Recipe(
         frames=frames,
         size=size,
@@ -393,6 +450,20 @@ def bench_run(
             "Default: one per CPU core for deep models on a CPU-only machine, else 1."
         ),
     ] = None,
+    align: Annotated[
+        str | None, typer.Option(help="Face crop: none | detect | landmarks (default: the dataset's).")
+    ] = None,
+    sampler: Annotated[str | None, typer.Option(help="Frames: keyframe | uniform (TSN).")] = None,
+    frames: Annotated[int | None, typer.Option(help="Frames kept per clip (T).")] = None,
+    image_size: Annotated[int | None, typer.Option(help="Square crop side.")] = None,
+    resize_short: Annotated[int | None, typer.Option(help="Short side before the centre crop.")] = None,
+    prep: Annotated[
+        list[str] | None, typer.Option("--prep", help="Preparation KEY=VALUE (repeatable; see --dry-run).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the resolved configuration and stop (no data read).")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="With --dry-run: print JSON.")] = False,
 ) -> None:
     """Train and evaluate a model under a protocol; resumes an interrupted run.
 
@@ -400,6 +471,7 @@ def bench_run(
     processes; only rank 0 writes and prints.
     """
     _load()
+    from mer.protocols.plan import prep_overrides
     from mer.protocols.protocol import PROTOCOLS
     from mer.protocols.runner import RunConfig, run_bench
     from mer.zoo.api import MODELS
@@ -427,7 +499,18 @@ def bench_run(
         select=select,
         options=options,
         save_weights=save_weights,
+        recipe=prep_overrides(
+            prep, align=align, sampler=sampler, frames=frames, size=image_size, resize_short=resize_short
+        ),
     )
+    if as_json and not dry_run:
+        raise ValueError("--json goes with --dry-run (a run prints its metrics)")
+    if dry_run:
+        from mer.protocols.plan import format_plan, plan_run
+
+        plan = plan_run(config, run_id)
+        typer.echo(json.dumps(plan.to_dict(), indent=2) if as_json else format_plan(plan.to_dict()))
+        return
     from mer.zoo.distributed import is_main
 
     with _progress(disable=not is_main()) as progress:
@@ -465,11 +548,16 @@ def bench_merge(
 @leaderboard_app.command("show")
 def leaderboard_show(
     runs_dir: Annotated[Path, typer.Option("--runs", help="Folder of run directories.")] = Path("runs"),
+    details: Annotated[
+        bool, typer.Option("--details", help="Also every field that shapes each number (run.json).")
+    ] = False,
 ) -> None:
     """Print a table of the runs in a folder."""
-    from mer.leaderboard.show import collect_rows, format_rows
+    from mer.leaderboard.show import collect_rows, format_details, format_rows
 
     typer.echo(format_rows(collect_rows(runs_dir)))
+    if details:
+        typer.echo("\n" + format_details(runs_dir))
 
 
 @leaderboard_app.command("build")
@@ -499,51 +587,70 @@ def leaderboard_build(
         raise typer.Exit(1)
 
 
+@leaderboard_app.command("push")
+@friendly_errors
+def leaderboard_push(
+    space: Annotated[str, typer.Option("--space", help="The Hugging Face Space to publish to (org/name).")],
+    site: Annotated[Path, typer.Option(help="The site folder (mer leaderboard build --format html).")] = Path(
+        "site"
+    ),
+    private: Annotated[bool, typer.Option(help="Create the Space private.")] = False,
+    message: Annotated[str | None, typer.Option(help="Commit message.")] = None,
+) -> None:
+    """Publish the built site as a static Hugging Face Space (sdk: static)."""
+    from mer.leaderboard.space import push_space
+
+    result = push_space(site, space, private=private, message=message)
+    console.print(
+        f"pushed {result.files} files to {result.url} (commit {result.commit[:12]})", highlight=False
+    )
+
+
 # -------------------------------------------------------------------------------------------- zoo
 
 
 @zoo_app.command("list")
 @friendly_errors
-def zoo_list() -> None:
+def zoo_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON: catalogue and cache.")] = False,
+) -> None:
     """The catalogue of published models and what is in the local Hugging Face cache."""
+    from mer.cli_output import emit_json, emit_table
     from mer.zoo.hub import cache_listing, hf_cache_dir, load_catalogue
 
-    rows = [
-        [
-            e.name,
-            e.kind,
-            e.repo_id or "-",
-            e.revision or "main",
-            e.protocol or "-",
-            ", ".join(f"{k}={v:.3f}" for k, v in e.metrics.items()) or "-",
-            "yes" if e.published else "not yet",
-            e.description,
-        ]
+    catalogue = [
+        {
+            "name": e.name,
+            "kind": e.kind,
+            "repo": e.repo_id,
+            "revision": e.revision or "main",
+            "protocol": e.protocol,
+            "metrics": ", ".join(f"{k}={v:.3f}" for k, v in e.metrics.items()) or None,
+            "published": "yes" if e.published else "not yet",
+            "description": e.description,
+        }
         for e in load_catalogue()
     ]
-    console.print(
-        _table(
-            "catalogue",
-            ["name", "kind", "repo", "revision", "protocol", "metrics", "published", "description"],
-            rows,
-        )
-    )
     cached = [
-        [
-            c.repo_id,
-            c.commit[:12],
-            ", ".join(c.refs) or "-",
-            f"{c.size_bytes / 1e6:.1f} MB",
-            c.model or ("(not a mer artifact)" if not c.mer_artifact else "-"),
-            c.protocol or "-",
-        ]
+        {
+            "repo": c.repo_id,
+            "commit": c.commit,
+            "refs": list(c.refs),
+            "size": f"{c.size_bytes / 1e6:.1f} MB",
+            "model": c.model or ("(not a mer artifact)" if not c.mer_artifact else None),
+            "protocol": c.protocol,
+        }
         for c in cache_listing()
     ]
-    console.print(
-        _table(
-            f"local cache ({hf_cache_dir()})", ["repo", "commit", "refs", "size", "model", "protocol"], cached
-        )
-    )
+    if as_json:
+        emit_json(console, {"catalogue": catalogue, "cache_dir": str(hf_cache_dir()), "cached": cached})
+        return
+    columns = ["name", "kind", "repo", "revision", "protocol", "metrics", "published", "description"]
+    emit_table(console, "catalogue", columns, catalogue, show_title=True)
+    for c in cached:
+        c["commit"] = c["commit"][:12]
+    columns = ["repo", "commit", "refs", "size", "model", "protocol"]
+    emit_table(console, f"local cache ({hf_cache_dir()})", columns, cached, show_title=True)
 
 
 @zoo_app.command("pull")
@@ -578,7 +685,9 @@ def zoo_push(
     private: Annotated[bool, typer.Option(help="Create the repository private.")] = False,
     fold: Annotated[int | None, typer.Option(help="Which fold's model (default: the last saved).")] = None,
     runs_dir: Annotated[Path, typer.Option(help="Where run directories are.")] = Path("runs"),
-    revision: Annotated[str | None, typer.Option(help="Branch to commit to (default main).")] = None,
+    revision: Annotated[
+        str | None, typer.Option(help="Branch to commit to (default main; created from main when missing).")
+    ] = None,
 ) -> None:
     """Upload a run's artifact (config.json, model.safetensors, README.md) in one commit."""
     from mer.zoo.artifact import run_path
@@ -700,6 +809,10 @@ def predict(
                 console.print(f"  AU{n:<3} {s:+.3f}  {phrase}", highlight=False, markup=False)
     if report.skipped:
         err.print(f"skipped {len(report.skipped)} clip(s): " + ", ".join(c for c, _ in report.skipped))
+    for r in report.results:
+        for w in r.warnings:
+            err.print(f"[yellow]warning:[/yellow] {w}", highlight=False, soft_wrap=True)
+    report.check_any()  # exit code 3 when no clip at all could be read
 
 
 @app.command("explain")
@@ -744,9 +857,12 @@ def demo(
     out: Annotated[Path, typer.Option(help="Leaderboard file to regenerate.")] = Path(
         "leaderboard/LEADERBOARD.md"
     ),
+    site: Annotated[
+        Path, typer.Option(help="Where the leaderboard web site of the demo's runs goes.")
+    ] = Path("runs/demo-site"),
 ) -> None:
     """SynthME → prepare → chance, majority, lbptop-svm, ststnet and merclip (tiny) on loso-synth-3 →
-    leaderboard."""
+    leaderboard (markdown, and a static web site to open in a browser)."""
     _load()
     from mer.demo import run_demo
     from mer.leaderboard.build import build_leaderboard, describe
@@ -760,6 +876,8 @@ def demo(
         )
     typer.echo(format_rows(collect_rows(runs_dir)))
     for line in describe(build_leaderboard(runs_dir, out)):
+        console.print(line, highlight=False, markup=False)
+    for line in describe(build_leaderboard(runs_dir, site, fmt="html")):
         console.print(line, highlight=False, markup=False)
 
 

@@ -19,15 +19,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from mer.baselines.microau_clip.estimator import (
-    PREPARE,
-    MultiLabelEstimator,
-    Variant,
-    build_towers,
-    make_images,
-    network_config,
-)
+from mer.baselines.microau_clip.config import PREPARE, Variant, network_config
+from mer.baselines.microau_clip.estimators import MultiLabelEstimator
+from mer.baselines.microau_clip.images import make_images
 from mer.baselines.microau_clip.losses import positive_weights, weighted_bce
+from mer.baselines.microau_clip.towers import build_towers
 from mer.merclip.augment import to_model_input
 from mer.merclip.estimator import Variant as MerClipVariant
 from mer.merclip.estimator import build_network

@@ -363,6 +363,7 @@ register_model(
         "HTNet: hierarchical transformer over four facial-region flow patches (Tables IV, VI)",
         family="deep",
         recipe={"base": FLOW_RECIPE, "tiny": FLOW_RECIPE},
+        option_fields=DEFAULTS["base"],
         inputs="flow",
     )
 )

@@ -178,6 +178,7 @@ register_model(
         "LBP-TOP histograms (5×5 grid) + linear SVM",
         family="classical",
         recipe=_RECIPE,
+        option_fields=LBPTOPConfig,
     )
 )
 register_model(
@@ -188,5 +189,6 @@ register_model(
         "LBP of the apex frame alone + linear SVM (blind to motion)",
         family="classical",
         recipe=_RECIPE,
+        option_fields=LBPTOPConfig,
     )
 )

@@ -137,6 +137,7 @@ register_model(
         "OFF-ApexNet: two-stream CNN on onset→apex flow (u, v) at 28×28 (Table IV)",
         family="deep",
         recipe={"base": FLOW_RECIPE, "tiny": FLOW_RECIPE},
+        option_fields=DEFAULTS,
         inputs="flow",
     )
 )

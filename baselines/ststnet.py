@@ -130,6 +130,7 @@ register_model(
         "STSTNet: shallow triple-stream CNN on onset→apex u, v, optical strain at 28×28 (Table IV)",
         family="deep",
         recipe={"base": FLOW_RECIPE, "tiny": FLOW_RECIPE},
+        option_fields=DEFAULTS,
         inputs="flow",
     )
 )

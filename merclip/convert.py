@@ -260,9 +260,13 @@ def adapt_uniformerv2_layout(
             key = f"{prefix}{m.group(1)}.{int(m.group(2)) + shift}.{m.group(3)}"
         out[key] = value
     if shift:
+
+        def span(a: int, b: int) -> str:
+            return f"block {a}" if a == b else f"blocks {a}–{b}"
+
         notes.append(
-            f"global blocks: the checkpoint's {n_src} become the model's blocks {shift}–{n_tgt - 1} "
-            f"(both attach them to the last layers); blocks 0–{shift - 1} keep their initialisation"
+            f"global blocks: the checkpoint's {n_src} become the model's {span(shift, n_tgt - 1)} "
+            f"(both attach them to the last layers); {span(0, shift - 1)} keep their initialisation"
         )
     patch = prefix + "patch_embed.weight"
     if patch in out and patch in target:

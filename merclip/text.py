@@ -1,9 +1,12 @@
 """The frozen text side (SPEC A.3, Eq. 7) and the per-run cache of prompt features.
 
 mer's default text tower is open_clip ``ViT-B-16`` / ``openai`` (frozen, projection included), loaded
-only from the local Hugging Face cache. The ``tiny`` size builds a small random open_clip text tower in
-code (CPU tests and the embedded demo). Because the tower is frozen, the feature of every
-(AU combination, template) prompt is computed once per run and looked up during training.
+only from the local Hugging Face cache (``-o text=clip``). ``-o text=viclip`` uses the authors' choice,
+the ViCLIP-B text tower, from a local ``ViCLIP-B_InternVid-FLT-10M.pth`` (``-o viclip_path=FILE``),
+converted to the same open_clip module (:mod:`mer.zoo.convert`). The ``tiny`` size builds a small
+random open_clip text tower in code (CPU tests and the embedded demo). Because the tower is frozen, the
+feature of every (AU combination, template) prompt is computed once per run and looked up during
+training.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ def _clip_cache_file() -> str:
             return path
     raise MissingWeightsError(
         f"CLIP ViT-B/16 (openai) weights are not in the Hugging Face cache ({CLIP_HF_REPO}). "
-        f"Fetch them once with `mer zoo pull clip-vit-b16` (or `huggingface-cli download {CLIP_HF_REPO}`), "
+        f"Fetch them once with `mer zoo pull clip-vit-b16` (or `hf download {CLIP_HF_REPO}`), "
         "or use size 'tiny'."
     )
 
@@ -55,6 +58,54 @@ def load_clip_b16() -> nn.Module:
         state = torch.load(path, map_location="cpu", weights_only=True)
     model.load_state_dict(state)
     return model
+
+
+TEXT_TOWERS = ("clip", "viclip")
+VICLIP_FILE = "ViCLIP-B_InternVid-FLT-10M.pth"
+
+
+def load_viclip_text(path: str | None) -> tuple[nn.Module, list[str]]:
+    """The ViCLIP-B text tower (InternVid-FLT-10M) as an open_clip ``ViT-B-16`` text tower.
+
+    Args:
+        path: The local ViCLIP-B checkpoint (the whole model, or its ``text_encoder.*`` part).
+
+    Returns:
+        ``(clip, notes)``: an open_clip CLIP holding the ViCLIP text weights, and what the conversion did
+        (its 32 positions zero-padded to 77, as the authors do; the video tower's tensors not used).
+
+    Raises:
+        MissingWeightsError: no path, or no file there; the message names the file to download.
+        mer.merclip.convert.ConversionError: a text-tower tensor missing or of another shape (named).
+    """
+    from pathlib import Path
+
+    import open_clip
+
+    from mer.merclip.convert import ConversionError
+    from mer.zoo.convert import convert_checkpoint
+
+    where = (
+        f"download {VICLIP_FILE} (the ViCLIP-B weights of OpenGVLab's InternVid release) and pass "
+        "-o viclip_path=/path/to/it; or use the default -o text=clip"
+    )
+    if not path:
+        raise MissingWeightsError(f"-o text=viclip needs the ViCLIP-B text tower from a local file: {where}")
+    if not Path(path).is_file():
+        raise MissingWeightsError(f"ViCLIP-B weights not found at {path}: {where}")
+    report = convert_checkpoint(path, "viclip-text")
+    if report.missing or report.mismatched:
+        raise ConversionError(
+            f"{path}: not a ViCLIP-B text tower: missing {report.missing[:6]}, "
+            f"other shape {report.mismatched[:6]}"
+        )
+    clip = open_clip.create_model("ViT-B-16", pretrained=None, force_quick_gelu=True)
+    clip.load_state_dict(report.converted, strict=False)
+    notes = [
+        *report.notes,
+        f"{len(report.converted)} text-tower tensors; {len(report.unused)} others not used",
+    ]
+    return clip, notes
 
 
 def tiny_clip(embed_dim: int = 32, width: int = 64, layers: int = 2, heads: int = 2) -> nn.Module:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import replace
 from functools import partial
 
-from mer.merclip.estimator import Variant, build_estimator
+from mer.merclip.estimator import Variant, build_estimator, plan_estimator
 from mer.merclip.prompts import PromptConfig
 from mer.merclip.recipes import PREPARE
 from mer.zoo.api import ModelSpec, register_model
@@ -59,6 +59,7 @@ def register_variant(name: str, variant: Variant, description: str) -> ModelSpec
         ModelSpec(
             name=name,
             build=partial(build_estimator, variant, name=name),
+            plan=partial(plan_estimator, variant, name=name),
             sizes=("base", "tiny"),
             description=description,
             family="deep",

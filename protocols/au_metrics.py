@@ -20,7 +20,7 @@ import pandas as pd
 from mer.errors import BadInputError, NonFiniteError
 from mer.protocols.clipset import ClipSet
 from mer.protocols.protocol import Fold, Protocol
-from mer.protocols.runner import TASK_FRAMES, TASK_METRICS
+from mer.protocols.runner import TASKS, TaskHooks
 from mer.zoo.api import Predictions
 
 
@@ -110,5 +110,4 @@ def au_fold_frame(fold: Fold, test: ClipSet, pred: Predictions, aus: tuple[str, 
     return df
 
 
-TASK_METRICS["au"] = au_run_metrics
-TASK_FRAMES["au"] = au_fold_frame
+TASKS.register("au", TaskHooks(metrics=au_run_metrics, fold_frame=au_fold_frame))

@@ -2,7 +2,8 @@
 
 Everything lives under ``$MER_HOME`` (default ``~/.cache/mer``):
 
-- ``datasets.json``: dataset name → {"root": ..., "annotations": ...} recorded by ``mer data add``;
+- ``datasets.json``: dataset name → {"root": ..., "annotations": ..., "release": ...} recorded by
+  ``mer data add``;
 - ``prepared/<dataset>/<recipe-hash>/``: prepared clip caches;
 - ``data/synthme``: the SynthME copy that ``loso-synth-3`` generates on first use.
 """
@@ -14,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from mer.errors import BadInputError
+from mer.errors import BadInputError, OptionValueError
 from mer.protocols.io import atomic_write_text
 
 
@@ -38,12 +39,27 @@ def registered_datasets() -> dict[str, dict[str, Any]]:
         raise BadInputError(f"{path}: not valid JSON ({e}); fix or delete it") from e
 
 
-def add_dataset(name: str, root: Path, annotations: Path | None = None) -> dict[str, Any]:
-    """Record a dataset root (and optionally its annotation file) for later commands."""
+def add_dataset(
+    name: str, root: Path, annotations: Path | None = None, release: str | None = None
+) -> dict[str, Any]:
+    """Record a dataset root (and optionally its annotation file) for later commands.
+
+    The release (raw frames or cropped faces, :mod:`mer.protocols.release`) is recognised and recorded
+    with its evidence, unless ``release`` names it.
+    """
+    from mer.protocols.release import KINDS, detect_release
+
     entries = registered_datasets()
     entry: dict[str, Any] = {"root": str(Path(root).expanduser().resolve())}
     if annotations is not None:
         entry["annotations"] = str(Path(annotations).expanduser().resolve())
+    if release is None:
+        found = detect_release(name, Path(root))
+        entry["release"], entry["release_evidence"] = found.kind, found.evidence
+    elif release in KINDS:
+        entry["release"], entry["release_evidence"] = release, "given with --release"
+    else:
+        raise OptionValueError(f"--release must be one of {', '.join(KINDS)}, not {release!r}")
     entries[name] = entry
     atomic_write_text(_config_path(), json.dumps(entries, indent=2, sort_keys=True) + "\n")
     return entry

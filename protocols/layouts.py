@@ -61,12 +61,52 @@ def numbered_frames(root: Path, sample: Sample) -> dict[int, Path]:
     return list_frames(Path(root) / sample.source)
 
 
-def read_rgb(path: Path) -> np.ndarray:
-    """Read an image as an RGB uint8 array ``[H, W, 3]``.
+class VideoFrame:
+    """One frame of an open video, decoded when read (nothing is written to disk).
+
+    :func:`read_rgb` takes it in place of an image path, so preparation code reads a video's frames
+    the way it reads a frame folder.
+    """
+
+    def __init__(self, video: Path, reader: object, index: int) -> None:
+        self.video, self.reader, self.index = Path(video), reader, index
+
+    def read(self) -> np.ndarray:
+        try:
+            return self.reader[self.index].asnumpy()  # type: ignore[index]
+        except Exception as e:  # decord's DECORDError on a damaged stretch of the file
+            raise FrameError(f"frame {self.index} of {self.video} cannot be decoded ({e})") from e
+
+    def __str__(self) -> str:
+        return f"{self.video}#frame{self.index}"
+
+
+def stream_video(video: Path) -> dict[int, VideoFrame]:
+    """Every frame of ``video`` (0-based) as a :class:`VideoFrame`: only the frames read are decoded.
+
+    Raises:
+        FrameError: the video cannot be opened or has no frame.
+    """
+    video = Path(video)
+    try:
+        import decord
+
+        reader = decord.VideoReader(str(video), ctx=decord.cpu(0))
+    except Exception as e:  # decord raises its own DECORDError and RuntimeError for bad files
+        raise FrameError(f"unreadable video {video} ({type(e).__name__}: {e})") from e
+    if len(reader) == 0:
+        raise FrameError(f"video {video} has no frame")
+    return {i: VideoFrame(video, reader, i) for i in range(len(reader))}
+
+
+def read_rgb(path: Path | VideoFrame) -> np.ndarray:
+    """Read an image (or a :class:`VideoFrame`) as an RGB uint8 array ``[H, W, 3]``.
 
     Raises:
         FrameError: missing or undecodable file.
     """
+    if isinstance(path, VideoFrame):
+        return path.read()
     path = Path(path)
     if not path.is_file():
         raise FrameError(f"frame not found: {path}")
@@ -210,6 +250,15 @@ def casme3_frames(root: Path, sample: Sample) -> dict[int, Path]:
     path = find_source(root, sample.source, VARIANTS["casme3"])
     color = _child_ci(path, "color") if path.is_dir() else None
     return _frames_at(color if color is not None and color.is_dir() else path, sample)
+
+
+@LAYOUTS.register("video-stream")
+def video_stream_layout(root: Path, sample: Sample) -> dict[int, VideoFrame]:
+    """``root / sample.source`` is a video read on demand (``mer predict``: no frame files written)."""
+    path = find_source(root, sample.source)
+    if not path.is_file():
+        raise FrameError(f"not a video file: {path}")
+    return stream_video(path)
 
 
 @LAYOUTS.register("video")

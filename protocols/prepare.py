@@ -27,7 +27,7 @@ from mer.errors import MissingInputError
 from mer.protocols.clipset import ClipSet
 from mer.protocols.config import dataset_entry, mer_home
 from mer.protocols.datasets import DATASETS, DatasetSpec
-from mer.protocols.faces import ALIGNERS
+from mer.protocols.faces import ALIGNERS, aligner_chain
 from mer.protocols.io import atomic_write_json, file_sha256, stable_hash
 from mer.protocols.layouts import LAYOUTS, FrameError, read_rgb
 from mer.protocols.protocol import Protocol
@@ -73,6 +73,7 @@ class PreparedSet:
         recipe: The recipe it was made with.
         issues: Validation report of the sheet (and alignment fallbacks).
         created: True when this call did the work, False when the cache already existed.
+        alignment: How the face crop was made (:func:`alignment_report`).
     """
 
     path: Path
@@ -81,6 +82,7 @@ class PreparedSet:
     recipe: Recipe
     issues: list[ValidationIssue] = field(default_factory=list)
     created: bool = False
+    alignment: dict[str, Any] = field(default_factory=dict)
 
     def clipset(self, protocol: Protocol) -> ClipSet:
         """The clips ``protocol`` uses, labelled by its class map."""
@@ -106,14 +108,16 @@ def cache_dir(dataset: str, recipe: Recipe, sheet: Path, root: Path) -> Path:
     The root is part of the key because two copies of a dataset can share a sheet and differ in
     frames (cropped and raw variants, SynthME rendered with other settings).
     """
-    key = stable_hash(
-        {
-            "v": CACHE_VERSION,
-            "recipe": recipe.key(),
-            "sheet": file_sha256(sheet),
-            "root": str(Path(root).resolve()),
-        }
-    )
+    content = {
+        "v": CACHE_VERSION,
+        "recipe": recipe.key(),
+        "sheet": file_sha256(sheet),
+        "root": str(Path(root).resolve()),
+    }
+    chain, skipped = aligner_chain(recipe.align)
+    if skipped:  # the landmark crop could not run: installing dlib later must not reuse these crops
+        content["aligners"] = chain
+    key = stable_hash(content)
     return mer_home() / "prepared" / dataset / key
 
 
@@ -159,7 +163,7 @@ def _pick(frames: dict[int, Path], n: int, sample: Sample, root: Path) -> Path:
 
 
 def _prepare_one(
-    sample: Sample, root: Path, spec: DatasetSpec, recipe: Recipe
+    sample: Sample, root: Path, spec: DatasetSpec, recipe: Recipe, chain: list[str] | None = None
 ) -> tuple[np.ndarray, Sample, ValidationIssue | None]:
     frames = LAYOUTS.get(spec.frame_layout)(root, sample)
     extras = dict(sample.extras)
@@ -174,11 +178,24 @@ def _prepare_one(
     numbers = SAMPLERS.get(recipe.sampler)(onset, apex, offset, recipe.frames)
     imgs = [read_rgb(_pick(frames, n, sample, root)) for n in numbers]
     issue = None
-    box = ALIGNERS.get(recipe.align)(imgs[0])
+    chain = chain or [recipe.align]
+    box, used = None, None
+    for name in chain:
+        box = ALIGNERS.get(name)(imgs[0])
+        if box is not None:
+            used = name
+            break
+    if used is not None and used != recipe.align:
+        extras["aligner"] = used  # the crop came from a fallback aligner: said in the report
+    if used is not None and used != "none":
+        extras["face_box"] = [int(v) for v in box]  # (x0, y0, x1, y1) on the full frame, for checking
     if box is None:
         if recipe.on_align_failure == "error":
             raise FrameError(f"no face found on the onset frame of {sample.sample_id} ({frames[numbers[0]]})")
-        issue = ValidationIssue(sample.row, sample.sample_id, "align", "no face found; used the full frame")
+        tried = " then ".join(chain)
+        issue = ValidationIssue(
+            sample.row, sample.sample_id, "align", f"no face found ({tried}); used the full frame"
+        )
         h, w = imgs[0].shape[:2]
         box = (0, 0, w, h)
         extras["align_fallback"] = "full-frame"
@@ -241,10 +258,20 @@ def prepare(
     store = np.lib.format.open_memmap(tmp / "frames.npy", mode="w+", dtype=np.uint8, shape=shape)
     final_samples: list[Sample] = list(samples)
     issues = list(parsed.issues)
+    chain, skipped = aligner_chain(recipe.align)
+    if skipped:
+        issues.append(
+            ValidationIssue(
+                None,
+                "*",
+                "align",
+                f"--align {recipe.align} cannot run: {skipped}; {chain[0]} crops every clip",
+            )
+        )
     done = 0
 
     def work(i: int) -> int:
-        clip, s, issue = _prepare_one(samples[i], root, spec, recipe)
+        clip, s, issue = _prepare_one(samples[i], root, spec, recipe, chain)
         store[i] = clip
         final_samples[i] = s
         if issue is not None:
@@ -269,6 +296,7 @@ def prepare(
             "root": str(root),
             "cache_version": CACHE_VERSION,
             "issues": [i.__dict__ for i in issues],
+            "alignment": alignment_report(recipe, chain, skipped, final_samples),
         },
     )
     shutil.rmtree(out, ignore_errors=True)
@@ -276,6 +304,29 @@ def prepare(
     result = load_prepared(out)
     result.created = True
     return result
+
+
+def alignment_report(
+    recipe: Recipe, chain: list[str], skipped: str | None, samples: list[Sample]
+) -> dict[str, Any]:
+    """How the face crop was made: the aligner asked for, the ones that ran, and which clips fell back.
+
+    Written to the cache's meta.json and copied into every run.json that uses the cache.
+    """
+    fell_back = sorted(s.sample_id for s in samples if s.extras.get("aligner"))
+    full = sorted(s.sample_id for s in samples if s.extras.get("align_fallback"))
+    used: dict[str, int] = {}
+    for s in samples:
+        name = "full-frame" if s.extras.get("align_fallback") else s.extras.get("aligner", chain[0])
+        used[name] = used.get(name, 0) + 1
+    return {
+        "asked": recipe.align,
+        "chain": chain,
+        "unavailable": skipped,
+        "clips_per_aligner": used,
+        "fell_back_to_detector": fell_back if not skipped else "all clips",
+        "full_frame": full,
+    }
 
 
 def load_prepared(path: Path) -> PreparedSet:
@@ -287,4 +338,6 @@ def load_prepared(path: Path) -> PreparedSet:
     index = pd.read_csv(Path(path) / "index.csv", dtype=str, keep_default_na=False)
     samples = [Sample.from_row(r) for r in index.to_dict("records")]
     issues = [ValidationIssue(**d) for d in meta.get("issues", [])]
-    return PreparedSet(Path(path), samples, store, Recipe(**meta["recipe"]), issues)
+    return PreparedSet(
+        Path(path), samples, store, Recipe(**meta["recipe"]), issues, alignment=meta.get("alignment", {})
+    )

@@ -136,7 +136,8 @@ def parse_folds(spec: str | None, n_folds: int) -> list[int]:
     """Parse ``--folds`` ("0,3-5") into sorted fold indices; None or "" means all.
 
     Raises:
-        ValueError: malformed text or an index outside ``[0, n_folds)``.
+        OptionValueError: malformed text, a descending range ("3-1"), an index outside
+            ``[0, n_folds)``, or no fold at all.
     """
     if spec is None or not str(spec).strip():
         return list(range(n_folds))
@@ -146,14 +147,15 @@ def parse_folds(spec: str | None, n_folds: int) -> list[int]:
         if not part:
             continue
         try:
-            if "-" in part:
-                a, b = (int(x) for x in part.split("-", 1))
-                out.update(range(a, b + 1))
-            else:
-                out.add(int(part))
+            a, b = (int(x) for x in part.split("-", 1)) if "-" in part[1:] else (int(part), int(part))
         except ValueError:
             raise OptionValueError(f"--folds: cannot read {part!r} (use e.g. 0,3-5)") from None
-    bad = sorted(i for i in out if not 0 <= i < n_folds)
-    if bad:
-        raise OptionValueError(f"--folds: fold(s) {bad} outside 0..{n_folds - 1}")
+        if b < a:
+            raise OptionValueError(f"--folds: range {part!r} runs backwards (write {b}-{a})")
+        bad = [i for i in (a, b) if not 0 <= i < n_folds]
+        if bad:
+            raise OptionValueError(f"--folds: fold(s) {sorted(set(bad))} outside 0..{n_folds - 1}")
+        out.update(range(a, b + 1))
+    if not out:
+        raise OptionValueError(f"--folds: {spec!r} names no fold")
     return sorted(out)

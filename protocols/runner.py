@@ -17,7 +17,7 @@ import random
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +30,27 @@ from mer.protocols.io import atomic_write_json, atomic_write_text, stable_hash
 from mer.protocols.metrics import emotion_metrics, per_fold_summary
 from mer.protocols.prepare import PreparedSet, Recipe, prepare
 from mer.protocols.protocol import PROTOCOLS, Fold, Protocol, parse_folds
+from mer.registry import Registry
 from mer.zoo import distributed
 from mer.zoo.api import MODELS, ModelSpec, Predictions
 
-# Task → function(run_dir predictions DataFrame, protocol) → metrics dict. Tasks other than
-# single-label emotion recognition (AU detection) add themselves here.
-TASK_METRICS: dict[str, Callable[[pd.DataFrame, Protocol], dict[str, Any]]] = {}
-# Task → function(fold, test clips, predictions, class names) → that fold's predictions table, for tasks
-# whose predictions are not one class per clip (AU detection writes y_true_AU12, y_pred_AU12, p_AU12...).
-TASK_FRAMES: dict[str, Callable[[Fold, ClipSet, Predictions, tuple[str, ...]], pd.DataFrame]] = {}
+
+@dataclass(frozen=True)
+class TaskHooks:
+    """How the runner scores and tabulates one task's predictions.
+
+    Attributes:
+        metrics: (run's predictions DataFrame, protocol) → metrics dict.
+        fold_frame: (fold, test clips, predictions, class names) → that fold's predictions table
+            (single-label emotion writes y_true / y_pred / p_<class>; AU detection y_true_AU12, ...).
+    """
+
+    metrics: Callable[[pd.DataFrame, Protocol], dict[str, Any]]
+    fold_frame: Callable[[Fold, ClipSet, Predictions, tuple[str, ...]], pd.DataFrame]
+
+
+# Task name → its hooks; "emotion" is registered below, other tasks (AU detection) register themselves.
+TASKS: Registry[TaskHooks] = Registry("task")
 
 
 class RunConfigError(UsageError, ValueError):
@@ -71,14 +83,20 @@ class RunConfig:
     options: dict[str, Any] = field(default_factory=dict)
     save_weights: str = "none"
 
-    def run_id(self, size: str) -> str:
-        """Readable and deterministic, so that the same command finds and resumes its run."""
+    def run_id(self, size: str, prep: str | None = None) -> str:
+        """Readable and deterministic, so that the same command finds and resumes its run.
+
+        ``prep``: a hash of the resolved preparation when it differs from the model size's plain one
+        (:func:`mer.protocols.plan.plan_run`).
+        """
         parts = [self.protocol, f"{self.model}-{size}", f"seed{self.seed}"]
         if self.select != "last":
             parts.append(self.select)
         if self.options:
             # Options (--init, recipe switches) change the numbers: their hash keeps runs apart.
             parts.append("opt-" + stable_hash(self.options, 8))
+        if prep:
+            parts.append("prep-" + prep)
         if self.folds:
             parts.append("folds" + self.folds.replace(",", "_"))
         return "__".join(parts)
@@ -138,12 +156,15 @@ def seed_everything(seed: int) -> None:
         pass
 
 
-def resolve_recipe(spec: ModelSpec, size: str, protocol: Protocol, overrides: dict[str, Any]) -> Recipe:
-    """Preparation recipe: defaults ← protocol extras ← the model's wishes for its size ← the user."""
-    recipe = Recipe()
-    for layer in (protocol.extras.get("recipe", {}), spec.recipe.get(size, {}), overrides):
-        recipe = replace(recipe, **{k: v for k, v in layer.items() if v is not None})
-    return recipe
+def resolve_recipe(
+    spec: ModelSpec, size: str, protocol: Protocol, overrides: dict[str, Any], options: dict | None = None
+) -> Recipe:
+    """Preparation recipe: defaults ← the dataset's release ← protocol extras ← the model's size ← the
+    model's training recipe ← the user (:func:`mer.protocols.plan.plan_run` does the work)."""
+    from mer.protocols.plan import plan_run
+
+    config = RunConfig(spec.name, protocol.name, size=size, recipe=overrides, options=dict(options or {}))
+    return plan_run(config).recipe
 
 
 def ensure_dataset_root(dataset: str) -> Path | None:
@@ -218,28 +239,43 @@ def _save_weights(est: Any, path: Path) -> None:
     tmp.replace(path)
 
 
+def _emotion_metrics(pred: pd.DataFrame, protocol: Protocol) -> dict[str, Any]:
+    yt, yp, folds = (pred[c].to_numpy() for c in ("y_true", "y_pred", "fold"))
+    m = emotion_metrics(yt, yp, protocol.classes)
+    m["per_fold"] = per_fold_summary(yt, yp, folds, protocol.classes)
+    return m
+
+
+TASKS.register("emotion", TaskHooks(metrics=_emotion_metrics, fold_frame=_fold_frame))
+
+
 def compute_metrics(pred: pd.DataFrame, protocol: Protocol, n_folds: int) -> dict[str, Any]:
     """Metrics over the concatenated predictions, plus per-fold mean ± std."""
-    if protocol.task in TASK_METRICS:
-        m = TASK_METRICS[protocol.task](pred, protocol)
-    else:
-        yt, yp, folds = (pred[c].to_numpy() for c in ("y_true", "y_pred", "fold"))
-        m = emotion_metrics(yt, yp, protocol.classes)
-        m["per_fold"] = per_fold_summary(yt, yp, folds, protocol.classes)
+    m = TASKS.get(protocol.task).metrics(pred, protocol)
     m["folds_done"] = int(pred["fold"].nunique())
     m["n_folds"] = n_folds
     return m
 
 
+def config_difference(a: dict[str, Any], b: dict[str, Any], keys: tuple[str, ...]) -> str | None:
+    """The first of ``keys`` whose value differs between ``a`` and ``b`` (as JSON), or None.
+
+    The one comparison behind a resume (:func:`_check_same`) and a merge (:func:`merge_runs`).
+    """
+    for key in keys:
+        if json.dumps(a.get(key), sort_keys=True) != json.dumps(b.get(key), sort_keys=True):
+            return key
+    return None
+
+
 def _check_same(existing: dict[str, Any], config: dict[str, Any], run_dir: Path) -> None:
-    for key, value in config.items():
-        if json.dumps(existing.get("config", {}).get(key), sort_keys=True) != json.dumps(
-            value, sort_keys=True
-        ):
-            raise RunConfigError(
-                f"{run_dir} was made with {key}={existing.get('config', {}).get(key)!r}, not {value!r}; "
-                "pass another --run-id or --runs-dir"
-            )
+    old = existing.get("config", {})
+    key = config_difference(old, config, tuple(config))
+    if key is not None:
+        raise RunConfigError(
+            f"{run_dir} was made with {key}={old.get(key)!r}, not {config[key]!r}; "
+            "pass another --run-id or --runs-dir"
+        )
 
 
 def _fit_predict_fold(
@@ -260,16 +296,18 @@ def _fit_predict_fold(
     i = fold.index
     seed_everything(config.seed * 1000 + i)
     options = dict(config.options)
-    if work_dir is not None and spec.family == "deep" and "work_dir" not in options:
-        import inspect
+    import inspect
 
-        if "work_dir" in inspect.signature(spec.build).parameters:
-            options["work_dir"] = str(work_dir)
+    params = inspect.signature(spec.build).parameters
+    if work_dir is not None and spec.family == "deep" and "work_dir" not in options and "work_dir" in params:
+        options["work_dir"] = str(work_dir)
+    if "protocol" in params:  # recipes that follow the dataset's config (official, SPEC A.5b)
+        options["protocol"] = protocol.name
     est = spec.build(num_classes=protocol.num_classes, size=size, seed=config.seed * 1000 + i, **options)
     train, test = clips.subset(fold.train), clips.subset(fold.test)
     est.fit(train, test if config.select == "oracle" else None)
     pred = est.predict(test)
-    frame = TASK_FRAMES.get(protocol.task, _fold_frame)(fold, test, pred, protocol.classes)
+    frame = TASKS.get(protocol.task).fold_frame(fold, test, pred, protocol.classes)
     if weights is not None and distributed.is_main():
         weights.parent.mkdir(exist_ok=True)
         _save_weights(est, weights)
@@ -363,6 +401,21 @@ def collect_folds(jobs: list[Future], record: Callable[..., None]) -> None:
         raise error
 
 
+def check_run_id(run_id: str) -> None:
+    """Refuse a run id that is not one plain folder name (``../x``, ``a/b``, ``/abs``, ``.``): a run
+    folder always lies directly in the runs folder.
+
+    Raises:
+        OptionValueError: ``run_id`` would leave the runs folder or is empty.
+    """
+    text = str(run_id)
+    if not text.strip() or text in (".", "..") or any(c in text for c in ("/", "\\", "\0")):
+        raise OptionValueError(
+            f"--run-id {run_id!r}: a run id is one folder name inside the runs folder "
+            "(no '/', '\\', '..'); use --runs-dir to choose where runs go"
+        )
+
+
 def run_bench(
     config: RunConfig,
     runs_dir: Path = Path("runs"),
@@ -396,16 +449,12 @@ def run_bench(
     if parallel_folds > 1 and dinfo.world_size > 1:
         raise RunConfigError("--parallel-folds and torchrun do not combine: use one or the other")
     main = dinfo.is_main
-    protocol = PROTOCOLS.get(config.protocol)
-    spec = MODELS.get(config.model)
-    size = spec.check_size(config.size)
-    if spec.task != protocol.task:
-        raise RunConfigError(
-            f"model {spec.name} does {spec.task} but protocol {protocol.name} is {protocol.task}"
-        )
-    if config.select not in ("last", "oracle"):
-        raise RunConfigError(f"--select must be 'last' or 'oracle', not {config.select!r}")
-    recipe = resolve_recipe(spec, size, protocol, config.recipe)
+    if run_id is not None:
+        check_run_id(run_id)
+    from mer.protocols.plan import plan_run
+
+    plan = plan_run(config, run_id)  # everything but the data resolved, as --dry-run shows it
+    protocol, spec, size, recipe = plan.protocol, MODELS.get(config.model), plan.size, plan.recipe
     prepared, clips = load_protocol_data(protocol, recipe, on_prepare)
     if spec.inputs == "flow":  # onset→apex flow + strain, cached beside the frames, computed once
         from mer.protocols.flow import attach_flow
@@ -414,7 +463,7 @@ def run_bench(
     folds = protocol.folds(clips.samples)
     wanted = parse_folds(config.folds, len(folds))
 
-    run_dir = Path(runs_dir) / (run_id or config.run_id(size))
+    run_dir = Path(runs_dir) / plan.run_id
     (run_dir / "folds").mkdir(parents=True, exist_ok=True)
     cfg = {**asdict(config), "size": size, "recipe": asdict(recipe)}
     meta_path = run_dir / "run.json"
@@ -438,6 +487,8 @@ def run_bench(
             "classes": list(protocol.classes),
             "recipe": asdict(recipe),
             "recipe_name": config.options.get("recipe", "paper"),
+            **plan.record(),
+            "alignment": prepared.alignment,
             "seed": config.seed,
             "select": config.select,
             "options": config.options,
@@ -533,6 +584,7 @@ def merge_runs(run_dirs: list[Path], out_dir: Path) -> RunResult:
     Raises:
         RunConfigError: the runs differ in model, size, protocol, seed, selection, recipe or options,
             or two of them hold the same fold.
+        OptionValueError: ``out_dir`` exists and is not empty (nothing is overwritten).
     """
     if not run_dirs:
         raise OptionValueError("merge needs at least one run directory")
@@ -542,21 +594,28 @@ def merge_runs(run_dirs: list[Path], out_dir: Path) -> RunResult:
         if not p.exists():
             raise MissingInputError(f"not a run directory (no run.json): {d}")
         metas.append(json.loads(p.read_text()))
-    keys = ("model", "size", "protocol", "protocol_version", "seed", "select", "recipe", "options")
+    keys = (
+        "model", "size", "protocol", "protocol_version", "seed", "select", "recipe", "options", "training"
+    )  # fmt: skip
     first = metas[0]
     for d, m in zip(run_dirs[1:], metas[1:], strict=True):
-        for k in keys:
-            if json.dumps(m.get(k), sort_keys=True) != json.dumps(first.get(k), sort_keys=True):
-                raise RunConfigError(f"cannot merge {d}: {k} is {m.get(k)!r}, not {first.get(k)!r}")
+        k = config_difference(m, first, keys)
+        if k is not None:
+            raise RunConfigError(f"cannot merge {d}: {k} is {m.get(k)!r}, not {first.get(k)!r}")
     out_dir = Path(out_dir)
-    (out_dir / "folds").mkdir(parents=True, exist_ok=True)
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        # a finished run there would lose its run.json, predictions and metrics
+        raise OptionValueError(f"merge --out {out_dir}: it exists and is not empty; choose a new folder")
     owner: dict[str, Path] = {}
-    folds_meta: dict[str, Any] = {}
-    for d, m in zip(run_dirs, metas, strict=True):
+    for d in run_dirs:  # every check before the first byte is written
         for f in sorted((Path(d) / "folds").glob("fold_*.csv")):
             if f.name in owner:
                 raise RunConfigError(f"fold {f.stem} is in both {owner[f.name]} and {d}")
             owner[f.name] = Path(d)
+    (out_dir / "folds").mkdir(parents=True, exist_ok=True)
+    folds_meta: dict[str, Any] = {}
+    for d, m in zip(run_dirs, metas, strict=True):
+        for f in sorted((Path(d) / "folds").glob("fold_*.csv")):
             atomic_write_text(out_dir / "folds" / f.name, f.read_text())
         folds_meta.update(m.get("folds", {}))
         for w in (

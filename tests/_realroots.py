@@ -82,6 +82,20 @@ def as_casme2(
 
 def as_samm(synth_root: Path, samples: list[Sample], out: Path) -> Path:
     """SAMM: ``SAMM/006/006_1_2/006_05562.jpg`` (frames renumbered +5000) + a MICRO_ONLY sheet."""
+    rows = []
+    for k, s in enumerate(samples):
+        subj = f"0{s.subject}"  # "01" → "001"
+        name = f"{subj}_{k % 7 + 1}_{k + 1}"
+        for n, p in _frames(synth_root, s).items():
+            _link(p, out / "SAMM" / subj / name / f"{subj}_{n + 5000:05d}.jpg")
+        emotion = s.emotion.capitalize().replace("Others", "Other")
+        rows.append((subj, name, s.onset + 5000, s.apex + 5000, s.offset + 5000, s.au_text, emotion))
+    return samm_sheet(rows, out)
+
+
+def samm_sheet(rows: list[tuple], out: Path) -> Path:
+    """A SAMM MICRO_ONLY sheet under ``out``; a row is (subject, filename, onset, apex, offset, AUs,
+    emotion)."""
     wb = Workbook()
     ws = wb.active
     ws.title = "MICRO_ONLY"
@@ -103,26 +117,9 @@ def as_samm(synth_root: Path, samples: list[Sample], out: Path) -> Path:
             "Notes",
         ]
     )
-    for k, s in enumerate(samples):
-        subj = f"0{s.subject}"  # "01" → "001"
-        name = f"{subj}_{k % 7 + 1}_{k + 1}"
-        for n, p in _frames(synth_root, s).items():
-            _link(p, out / "SAMM" / subj / name / f"{subj}_{n + 5000:05d}.jpg")
+    for subj, name, onset, apex, offset, aus, emotion in rows:
         ws.append(
-            [
-                subj,
-                name,
-                1,
-                s.onset + 5000,
-                s.apex + 5000,
-                s.offset + 5000,
-                s.offset - s.onset + 1,
-                "Micro - 1/2",
-                s.au_text,
-                s.emotion.capitalize().replace("Others", "Other"),
-                3,
-                None,
-            ]
+            [subj, name, 1, onset, apex, offset, offset - onset + 1, "Micro - 1/2", aus, emotion, 3, None]
         )
     sheet = out / "SAMM_Micro_FACS_Codes_v2.xlsx"
     wb.save(sheet)

@@ -1,10 +1,14 @@
 """A tiny in-memory Hugging Face Hub on 127.0.0.1 for tests.
 
-It answers only the endpoints ``huggingface_hub`` calls for ``create_repo``, ``create_commit`` (preupload
-says every file is a regular git blob, so neither LFS nor Xet is involved), ``repo_info`` /
-``model_info``, ``list_repo_tree`` and ``hf_hub_download`` / ``snapshot_download`` (HEAD + GET of the
-``resolve`` URLs with ``X-Repo-Commit`` and ``ETag``). A test can alter what a file serves to simulate a
-corrupted mirror or a download cut short.
+It answers only the endpoints ``huggingface_hub`` calls for ``create_repo``, ``create_branch``,
+``create_commit`` (preupload says every file is a regular git blob, so neither LFS nor Xet is involved),
+``repo_info`` / ``model_info``, ``list_repo_tree`` and ``hf_hub_download`` / ``snapshot_download`` (HEAD +
+GET of the ``resolve`` URLs with ``X-Repo-Commit`` and ``ETag``), for model repositories and Spaces. A test
+can alter what a file serves to simulate a corrupted mirror or a download cut short.
+
+As the Hub does, it starts a new repository with a commit holding ``.gitattributes``, and refuses a commit
+to a branch that does not exist, a Space created without an SDK, and a ``README.md`` whose YAML front matter
+does not validate (:mod:`hub_metadata`); ``/api/validate-yaml`` answers with the same checks.
 
 Use it as a context manager::
 
@@ -23,12 +27,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from hub_metadata import check_readme
+
+TYPES = {"models": "model", "spaces": "space", "datasets": "dataset"}
+GITATTRIBUTES = b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n"
+
 
 @dataclass
 class FakeRepo:
-    """One model repository: its commits (oid → files) and branches (name → oid)."""
+    """One repository: its commits (oid → files) and branches (name → oid); ``type`` model or space."""
 
     private: bool = False
+    type: str = "model"
+    sdk: str | None = None
     commits: dict[str, dict[str, bytes]] = field(default_factory=dict)
     refs: dict[str, str] = field(default_factory=dict)
     # path → bytes served instead of the committed content (corruption / truncation on the wire)
@@ -83,21 +94,43 @@ class FakeHub:
     def create_repo(self, body: dict[str, Any]) -> tuple[int, Any]:
         name, org = body.get("name"), body.get("organization")
         repo_id = f"{org}/{name}" if org else name
+        kind = body.get("type") or "model"
+        if kind == "space" and not body.get("sdk"):
+            return 400, {"error": "A Space needs an SDK (sdk: gradio, streamlit, docker or static)"}
+        prefix = "" if kind == "model" else f"{kind}s/"
         with self._lock:
             if repo_id in self.repos:
                 return 409, {
-                    "error": "You already created this model repo",
-                    "url": f"{self.endpoint}/{repo_id}",
+                    "error": f"You already created this {kind} repo",
+                    "url": f"{self.endpoint}/{prefix}{repo_id}",
                 }
             private = bool(body.get("private")) or body.get("visibility") == "private"
-            self.repos[repo_id] = FakeRepo(private=private)
-        return 200, {"url": f"{self.endpoint}/{repo_id}", "name": repo_id}
+            repo = self.repos[repo_id] = FakeRepo(private=private, type=kind, sdk=body.get("sdk"))
+            # as on the Hub, a new repository starts with one commit holding .gitattributes
+            repo.commits["0" * 40] = {".gitattributes": GITATTRIBUTES}
+            repo.refs["main"] = "0" * 40
+        return 200, {"url": f"{self.endpoint}/{prefix}{repo_id}", "name": repo_id}
+
+    def create_branch(self, repo_id: str, branch: str, body: dict[str, Any]) -> tuple[int, Any]:
+        repo = self.repos[repo_id]
+        branch = unquote(branch)
+        with self._lock:
+            if branch in repo.refs:
+                return 409, {"error": f"Reference refs/heads/{branch} already exists"}
+            start = repo.resolve(body.get("startingPoint") or "main")
+            if start is None:
+                return 404, {"error": "Invalid rev id"}
+            repo.refs[branch] = start
+        return 200, {}
 
     def commit(self, repo_id: str, revision: str, lines: list[dict[str, Any]]) -> tuple[int, Any]:
         repo = self.repos[repo_id]
         revision = unquote(revision)
         with self._lock:
             parent = repo.refs.get(revision)
+            if parent is None:
+                msg = f"Invalid rev id: {revision}"
+                return 404, {"error": msg}, {"X-Error-Code": "RevisionNotFound", "X-Error-Message": msg}
             files = dict(repo.commits[parent]) if parent else {}
             for item in lines:
                 value = item["value"]
@@ -107,6 +140,10 @@ class FakeHub:
                     files.pop(value["path"], None)
                 elif item["key"] != "header":
                     return 400, {"error": f"fake hub does not support {item['key']}"}
+            if "README.md" in files:
+                problems = check_readme(files["README.md"].decode("utf-8", "replace"), repo.type)
+                if problems:
+                    return 400, {"error": "Invalid metadata in README.md.\n- " + "\n- ".join(problems)}
             digest = hashlib.sha1(
                 repr(sorted((p, hashlib.sha1(b).hexdigest()) for p, b in files.items())).encode()
             )
@@ -122,7 +159,9 @@ class FakeHub:
 
     def info(self, repo_id: str, oid: str) -> dict[str, Any]:
         files = self.repos[repo_id].commits[oid]
+        extra = {"sdk": self.repos[repo_id].sdk} if self.repos[repo_id].type == "space" else {}
         return {
+            **extra,
             "id": repo_id,
             "modelId": repo_id,
             "sha": oid,
@@ -176,6 +215,14 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
         def _body(self) -> bytes:
             return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
+        def _repo(self, plural: str, repo_id: str) -> FakeRepo | None:
+            """The repository, or None after answering 404 (missing, or another type)."""
+            repo = hub.repos.get(repo_id)
+            if repo is None or repo.type != TYPES[plural]:
+                self._not_found("RepoNotFound", f"Repository {repo_id} not found")
+                return None
+            return repo
+
         def _route(self) -> None:
             path = urlsplit(self.path).path
             hub.requests.append((self.command, path))
@@ -185,11 +232,25 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 if parts == ["api", "repos", "create"]:
                     return self._send(*hub.create_repo(json.loads(body)))
                 if parts == ["api", "validate-yaml"]:
-                    return self._send(200, {"errors": [], "warnings": []})
-                if len(parts) == 6 and parts[:2] == ["api", "models"] and parts[4] in ("preupload", "commit"):
+                    req = json.loads(body)
+                    kind = req.get("repoType") or "model"
+                    problems = check_readme(req.get("content", ""), kind)
+                    errors = [{"message": m} for m in problems]
+                    return self._send(400 if problems else 200, {"errors": errors, "warnings": []})
+                if len(parts) == 6 and parts[0] == "api" and parts[1] in TYPES and parts[4] == "branch":
                     repo_id = f"{parts[2]}/{parts[3]}"
-                    if repo_id not in hub.repos:
-                        return self._not_found("RepoNotFound", f"Repository {repo_id} not found")
+                    if self._repo(parts[1], repo_id) is None:
+                        return None
+                    return self._send(*hub.create_branch(repo_id, parts[5], json.loads(body or b"{}")))
+                if (
+                    len(parts) == 6
+                    and parts[0] == "api"
+                    and parts[1] in TYPES
+                    and parts[4] in ("preupload", "commit")
+                ):
+                    repo_id = f"{parts[2]}/{parts[3]}"
+                    if self._repo(parts[1], repo_id) is None:
+                        return None
                     if parts[4] == "preupload":
                         files = json.loads(body)["files"]
                         return self._send(
@@ -210,11 +271,16 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                     return self._send(*hub.commit(repo_id, parts[5], lines))
                 return self._send(404, {"error": f"fake hub: no route POST {path}"})
             # GET / HEAD
-            if len(parts) >= 5 and parts[:2] == ["api", "models"] and parts[4] in ("revision", "tree"):
+            if (
+                len(parts) >= 5
+                and parts[0] == "api"
+                and parts[1] in TYPES
+                and parts[4] in ("revision", "tree")
+            ):
                 repo_id = f"{parts[2]}/{parts[3]}"
-                repo = hub.repos.get(repo_id)
+                repo = self._repo(parts[1], repo_id)
                 if repo is None:
-                    return self._not_found("RepoNotFound", f"Repository {repo_id} not found")
+                    return None
                 oid = repo.resolve(parts[5]) if len(parts) > 5 else None
                 if oid is None:
                     return self._not_found("RevisionNotFound", f"Revision not found in {repo_id}")

@@ -124,3 +124,46 @@ def test_dash_h_is_help_everywhere(args):
     long = CliRunner().invoke(app, [*args, "--help"])
     assert short.exit_code == 0 and "Usage:" in short.output
     assert short.output == long.output
+
+
+@pytest.mark.parametrize("group", ["models", "protocols", "data"])
+def test_lists_in_a_pipe_are_plain_and_untruncated_and_take_json(group):
+    import json
+
+    from mer.registrations import load_all
+    from mer.zoo.api import MODELS
+
+    load_all()
+    r = CliRunner().invoke(app, [group, "list"])  # CliRunner's stdout is not a terminal, as a pipe
+    assert r.exit_code == 0, r.output
+    assert "━" not in r.output and "…" not in r.output  # no rich box, nothing cut
+    lines = r.output.splitlines()
+    assert lines[0].split()[0] == "name"
+    if group == "models":
+        names = {line.split()[0] for line in lines[1:]}
+        assert names == set(MODELS) and "merclip-no-progressive" in names
+    records = json.loads(CliRunner().invoke(app, [group, "list", "--json"]).output)
+    assert len(records) == len(lines) - 1 and all("name" in rec for rec in records)
+
+
+def test_models_info_prints_the_option_schema():
+    import json
+
+    r = CliRunner().invoke(app, ["models", "info", "merclip", "--json"])
+    assert r.exit_code == 0, r.output
+    info = json.loads(r.output)
+    options = {o["name"]: o for o in info["options"]}
+    assert options["epochs"]["type"] == "int" and options["epochs"]["range"] == "1..100000"
+    assert options["onset_relative"]["type"] == "bool" and info["sizes"] == ["base", "tiny"]
+    text = CliRunner().invoke(app, ["models", "info", "lbptop-svm"]).output
+    assert any(line.split()[:2] == ["grid", "int"] for line in text.splitlines())
+    assert CliRunner().invoke(app, ["models", "info", "nosuch"]).exit_code == 2
+
+
+def test_zoo_list_json_parses():
+    import json
+
+    r = CliRunner().invoke(app, ["zoo", "list", "--json"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    assert any(e["name"] == "clip-vit-b16" for e in data["catalogue"]) and isinstance(data["cached"], list)

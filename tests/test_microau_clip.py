@@ -9,17 +9,14 @@ import numpy as np
 import pytest
 import torch
 
+from mer.baselines.microau_clip.config import Variant, network_config
 from mer.baselines.microau_clip.emotions import class_prototypes, rule_scores, softmax_rows
-from mer.baselines.microau_clip.estimator import (
-    AU_VARIANTS,
-    Variant,
-    build_towers,
-    make_images,
-    network_config,
-)
+from mer.baselines.microau_clip.images import make_images
 from mer.baselines.microau_clip.losses import cooccurrence_target, gd_loss, miaucl, positive_weights
 from mer.baselines.microau_clip.model import MicroAUClip, PatchTokenAttention
 from mer.baselines.microau_clip.regions import region_masks
+from mer.baselines.microau_clip.registration import AU_VARIANTS
+from mer.baselines.microau_clip.towers import build_towers
 from mer.registrations import load_all
 from mer.zoo.api import MODELS
 

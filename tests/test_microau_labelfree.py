@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from _synth import small_synth
 
-from mer.baselines.microau_clip.estimator import LabelFreeMER
+from mer.baselines.microau_clip.estimators import LabelFreeMER
 from mer.protocols.au_protocols import SYNTH_AUS
 from mer.protocols.clipset import ClipSet
 from mer.protocols.prepare import Recipe

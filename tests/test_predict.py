@@ -128,3 +128,38 @@ def test_bad_input_gets_clear_messages_and_a_folder_run_keeps_going(trained, tmp
 
     res = CliRunner().invoke(app, ["predict", str(clips / "broken.mp4"), "--model", model])
     assert res.exit_code == 3 and "unreadable video" in res.output
+
+
+def test_video_frames_are_streamed_and_nothing_is_left_behind(trained, tmp_path):
+    import os
+    from pathlib import Path
+
+    root, model = trained
+    row = _sheet(root)[0]
+    folder = root / f"sub{row['Subject']}" / row["Filename"]
+    video = _write_video([read_rgb(p) for p in list_frames(folder).values()], tmp_path / "clip.avi")
+    home = Path(os.environ["MER_HOME"])
+    before = sorted(p for p in home.rglob("*") if p.is_file())
+    res = CliRunner().invoke(app, ["predict", str(video), "--model", model, "--json"])
+    assert res.exit_code == 0, res.output
+    after = sorted(p for p in home.rglob("*") if p.is_file())
+    assert after == before and not (home / "video-frames").exists()  # no PNG of any frame was written
+
+
+def test_all_clips_unreadable_exits_non_zero_and_short_clips_warn(trained, tmp_path):
+    _, model = trained
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    (clips / "a.mp4").write_bytes(b"not a video")
+    (clips / "b.avi").write_bytes(b"\x00" * 100)
+    res = CliRunner().invoke(app, ["predict", str(clips), "--model", model])
+    assert res.exit_code == 3, res.output
+    assert "no clip could be read: 2 skipped" in res.stderr and "a.mp4" in res.stdout  # reasons kept
+
+    one = tmp_path / "one"
+    one.mkdir()
+    cv2.imwrite(str(one / "0.png"), np.full((64, 64, 3), 90, np.uint8))
+    res = CliRunner().invoke(app, ["predict", str(one), "--model", model, "--json"])
+    assert res.exit_code == 0, res.output
+    assert "only 1 frame(s)" in res.stderr and "unreliable" in res.stderr
+    assert json.loads(res.stdout)["results"][0]["warnings"]

@@ -189,3 +189,17 @@ def test_recipe_order_and_explicit_order():
         aus
     )
     assert join_style("casme3") == "comma"
+
+
+@pytest.mark.parametrize(("recipe", "order"), [("paper", "ascending"), ("official", "written")])
+def test_the_run_plan_records_the_prompt_order_of_its_recipe(recipe, order):
+    import json
+
+    from typer.testing import CliRunner
+
+    from mer.cli import app
+
+    args = ["bench", "run", "--model", "merclip", "--protocol", "loso-samm-3", "-o", f"recipe={recipe}"]
+    result = CliRunner().invoke(app, [*args, "--dry-run", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["training"]["prompts"]["order"] == order

@@ -147,7 +147,7 @@ def test_oracle_selection_restores_the_best_epoch():
 def test_oracle_selection_scores_emotions_by_uf1_and_aus_by_mean_f1():
     """``--select oracle`` keeps the epoch with the best validation score: the arg-max UF1 for emotion
     models, the mean per-AU F1 (sigmoid ≥ 0.5) for AU detectors."""
-    from mer.baselines.microau_clip.estimator import MultiLabelEstimator
+    from mer.baselines.microau_clip.estimators import MultiLabelEstimator
     from mer.zoo.deep import DeepEstimator
 
     samples = [Sample("synthme", "s", f"c{i}", "", 0, 1, 2, "") for i in range(4)]

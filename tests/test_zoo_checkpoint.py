@@ -161,7 +161,7 @@ def test_k710_pull_convert_init_forward_through_the_loopback_hub(online, monkeyp
         out = " ".join(result.output.split())
         assert "wrapper key 'model_state'" in out and "prefix 'backbone.'" in out
         assert "temporal kernel 1 → 3" in out and "centre tap" in out
-        assert "global blocks: the checkpoint's 1 become the model's blocks 1–1" in out
+        assert "global blocks: the checkpoint's 1 become the model's block 1" in out
         assert "transformer.proj.1.weight" in out  # the K400 head, named as not used
         assert "local MHRA: not in the checkpoint" in out
         assert hashlib.sha256(data).hexdigest() in out
@@ -179,6 +179,16 @@ def test_k710_pull_convert_init_forward_through_the_loopback_hub(online, monkeyp
     monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
     init = resolve_init("uniformerv2-b16-k710", "merclip")
     assert Path(init).read_bytes() == data
+
+    # what `mer bench run --init uniformerv2-b16-k710` will do, as --dry-run (and run.json) record it
+    args = ["bench", "run", "--model", "merclip", "--protocol", "loso-synth-3", "--size", "tiny"]
+    result = CliRunner().invoke(app, [*args, "--init", "uniformerv2-b16-k710", "--dry-run", "--json"])
+    assert result.exit_code == 0, result.output
+    init_record = json.loads(result.output)["init"]
+    assert init_record["sha256"] == hashlib.sha256(data).hexdigest() and init_record["path"] == init
+    source = init_record["checkpoint"]
+    assert (source["catalogue"], source["repo_id"]) == ("uniformerv2-b16-k710", REPO_ID)
+    assert any("temporal kernel 1 → 3" in n for n in source["conversion"]["notes"])
 
     est = MODELS.get("merclip").build(num_classes=3, size="tiny", seed=0, init=init)
     enc = est.model.visual.encoder
@@ -238,3 +248,43 @@ def test_raw_checkpoint_init_and_what_it_refuses(tmp_path):
     save_slowfast(reference_state(grid=14), tmp_path / "b224.pyth")  # 224² positions at tiny's 48²
     with pytest.raises(ConversionError, match=r"pos_embed: \(197, 64\) vs \(37, 64\)"):
         build(num_classes=3, size="tiny", seed=0, init=str(tmp_path / "b224.pyth"))
+
+
+def test_k710_b16_layout_maps_onto_the_base_encoder(shared_fixtures):
+    """The real file's layout at full size (from the B/16 key listing: no local MHRA, 4 global blocks,
+    patch embedding of temporal kernel 1, a 400-class head) converts to size base with no shape left
+    over: only the local MHRA, the first 4 global blocks and MER-CLIP's projectors keep their
+    initialisation."""
+    from mer.zoo.convert import convert_uniformerv2_state
+
+    listing = json.loads(
+        (shared_fixtures / "uniformerv2/uniformerv2_b16_t16_state_dict_shapes.json").read_text()
+    )
+    k710 = {}
+    for key, shape in listing.items():
+        m = re.match(r"transformer\.(dec|dpe)\.(\d+)\.(.+)", key)
+        if ".lmhra" in key or (m and int(m.group(2)) >= 4):
+            continue
+        if key == "conv1.weight":
+            shape = [shape[0], shape[1], 1, *shape[3:]]
+        k710[f"backbone.{key}"] = torch.empty(shape, device="meta")
+    k710 |= {"backbone.transformer.proj.1.weight": torch.empty(400, 768, device="meta")}
+    k710 |= {"backbone.transformer.proj.1.bias": torch.empty(400, device="meta")}
+    # the assumed layout is the real file's: its float32 tensors fill the catalogue's 458,289,355 bytes
+    # but for ~80 kB of pickle framing (with local MHRA, 8 blocks or kernel 3 they would not fit)
+    tensor_bytes = sum(4 * t.numel() for t in k710.values())
+    assert 0 < 458_289_355 - tensor_bytes < 100_000
+    report = convert_uniformerv2_state(k710, "base")
+    assert report.mismatched == [] and report.unused == []
+    assert report.dropped == ["transformer.proj.1.weight", "transformer.proj.1.bias"]
+    assert tuple(report.converted["visual.encoder.patch_embed.weight"].shape) == (768, 3, 3, 16, 16)
+    assert "visual.encoder.global_blocks.7.attn.qkv.weight" in report.converted  # dec.3 → block 7
+
+    def group(key: str) -> str:  # what a key that keeps its initialisation belongs to
+        parts = key.split(".")
+        return "lmhra" if ".lmhra" in key else parts[2] if parts[1] == "encoder" else parts[1]
+
+    # the local MHRA, the first global blocks, and MER-CLIP's own projectors (new in every case)
+    assert {group(k) for k in report.missing} == {"lmhra", "global_blocks", "dpe", "projector", "token_proj"}
+    assert {int(k.split(".")[3]) for k in report.missing if ".global_blocks." in k} == {0, 1, 2, 3}
+    assert any("the checkpoint's 4 become the model's blocks 4–7" in n for n in report.notes)

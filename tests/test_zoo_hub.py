@@ -71,7 +71,7 @@ def test_push_pull_same_predictions_then_offline(home, env, monkeypatch):
         pushed = push(home / "runs" / "source", REPO, private=True)
         # one commit holding exactly the three artifact files
         assert [m for m, p in hub.requests if p.endswith("/commit/main")] == ["POST"]
-        assert set(hub.files(REPO)) == {CONFIG_FILE, WEIGHTS_FILE, CARD_FILE}
+        assert set(hub.files(REPO)) == {CONFIG_FILE, WEIGHTS_FILE, CARD_FILE, ".gitattributes"}
         assert hub.repos[REPO].private
         assert pushed.commit == hub.repos[REPO].refs["main"]
 
@@ -148,6 +148,25 @@ def test_card_of_pushed_run_has_metrics_and_protocol(home, env, monkeypatch):
     assert "## Dataset licence" in card and "SynthME is synthetic" in card
     assert "## Citation" in card and "MER-CLIP" in card
     assert config["protocol"] == "loso-synth-3" and config["recipe"]["frames"] == 8
+    # written by huggingface_hub's ModelCard; a run of fold 0 only gets no Hub evaluation results
+    assert front["license"] == "other" and front["license_name"] == "synthme-dataset-terms"
+    assert front["license_link"] == "README.md#dataset-licence" and "model-index" not in front
+    assert "not every fold: no evaluation results in the metadata" in card
+    assert f'load_artifact("hf-hub:{REPO}")' in card and f"mer zoo pull {REPO}\n" in card
+
+
+def test_push_to_a_missing_branch_creates_it(home, env, monkeypatch):
+    with FakeHub() as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+        pushed = push(home / "runs" / "source", REPO, revision="dev")
+        repo = hub.repos[REPO]
+        assert ("POST", f"/api/models/{REPO}/branch/dev") in hub.requests  # as `hf upload --revision`
+        assert pushed.commit == repo.refs["dev"] and set(hub.files(REPO, "main")) == {".gitattributes"}
+        card = hub.files(REPO, "dev")[CARD_FILE].decode()
+        assert f'load_artifact("hf-hub:{REPO}@dev")' in card and f"mer zoo pull {REPO} --revision dev" in card
+        again = push(home / "runs" / "source", REPO, revision="dev", message="again")  # exists: no new branch
+        assert [p for _, p in hub.requests].count(f"/api/models/{REPO}/branch/dev") == 1
+        assert repo.refs["dev"] == again.commit
 
 
 def test_bench_run_init_from_finished_run(home, env):

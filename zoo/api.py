@@ -43,6 +43,24 @@ class Estimator(Protocol):
         """Tensors / arrays that reproduce the trained model."""
 
 
+@dataclass
+class ModelPlan:
+    """What a model will do with its options under one protocol and size, resolved without building it
+    (``mer bench run --dry-run``; recorded in run.json).
+
+    Attributes:
+        preparation: What the model's recipe asks of preparation (a layer of the recipe resolution).
+        training: Resolved training values (LR, batch, epochs, augmentation, losses...), JSON-ready.
+        init: The starting weights: value, file, SHA-256 (:func:`mer.zoo.init.describe_init`).
+        notes: Anything that differs from what was asked (also printed).
+    """
+
+    preparation: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    init: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """A registered model.
@@ -57,6 +75,11 @@ class ModelSpec:
         task: "emotion" or "au".
         inputs: "frames" or "flow" (what preparation must provide).
         reconstruction: True when the method is rebuilt from an abstract (shown in tables and cards).
+        plan: ``plan(size=..., protocol=..., options=...) -> ModelPlan``: the resolved recipe without
+            building (None: the model has no recipe beyond its options).
+        option_fields: For a builder that takes ``**options`` into a dataclass, that dataclass or an
+            instance of it holding the model's defaults (its fields are the model's ``-o`` options:
+            :func:`mer.zoo.options.option_schema`).
     """
 
     name: str
@@ -68,6 +91,8 @@ class ModelSpec:
     task: str = "emotion"
     inputs: str = "frames"
     reconstruction: bool = False
+    plan: Callable[..., ModelPlan] | None = None
+    option_fields: Any = None
 
     @property
     def default_size(self) -> str:

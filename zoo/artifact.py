@@ -186,8 +186,15 @@ def artifact_from_run(run_dir: Path, fold: int | None = None) -> tuple[ArtifactC
     return config, weights
 
 
-def export_run(run_dir: Path, out_dir: Path, fold: int | None = None) -> ArtifactConfig:
-    """Write the artifact folder (config.json, model.safetensors, README.md) of a run into ``out_dir``."""
+def export_run(
+    run_dir: Path,
+    out_dir: Path,
+    fold: int | None = None,
+    repo_id: str | None = None,
+    revision: str | None = None,
+) -> ArtifactConfig:
+    """Write the artifact folder (config.json, model.safetensors, README.md) of a run into ``out_dir``;
+    ``repo_id`` / ``revision``: where it is being pushed (the card's usage snippet loads it from there)."""
     from mer.zoo.card import render_card
 
     config, weights = artifact_from_run(run_dir, fold)
@@ -200,7 +207,8 @@ def export_run(run_dir: Path, out_dir: Path, fold: int | None = None) -> Artifac
         raise IntegrityError(f"{weights} changed while it was being copied; try again")
     tmp.replace(out_dir / WEIGHTS_FILE)
     atomic_write_json(out_dir / CONFIG_FILE, asdict(config))
-    atomic_write_text(out_dir / CARD_FILE, render_card(config))
+    card = render_card(config, repo_id, revision, folder=None if repo_id else str(out_dir.resolve()))
+    atomic_write_text(out_dir / CARD_FILE, card)
     return config
 
 

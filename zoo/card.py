@@ -1,13 +1,16 @@
 """Model cards (``README.md``) of zoo artifacts: task, protocol, the run's metrics, recipe, selection rule,
 dataset licence, citation and the reconstruction flag.
 
-The YAML front matter carries the same facts in machine-readable form (``mer_*`` keys) so that tools,
-and :func:`parse_card`, need not scrape the Markdown.
+The YAML front matter is written by ``huggingface_hub``'s :class:`~huggingface_hub.ModelCardData`: the Hub's
+own keys (``model-index`` with the run's UF1 / UAR / ACC, so the model page lists them as evaluation
+results; ``base_model``; ``license: other`` with ``license_name`` / ``license_link``; ``metrics``) and the
+same facts in mer's terms (``mer_*`` keys) so that tools, and :func:`parse_card`, need not scrape the
+Markdown.
 """
 
 from __future__ import annotations
 
-import json
+import re
 from typing import Any
 
 from mer.errors import BadInputError
@@ -82,30 +85,125 @@ def _citation(model: str) -> str:
     return ""
 
 
-def render_card(config: ArtifactConfig) -> str:
-    """The ``README.md`` of an artifact."""
+#: (metrics.json key, Hub metric id, label) of the results the model page lists.
+HUB_METRICS = (("uf1", "f1", "UF1 (unweighted F1)"), ("uar", "recall", "UAR (unweighted average recall)"),
+               ("acc", "accuracy", "ACC"))  # fmt: skip
+LICENCE_SECTION = "README.md#dataset-licence"
+
+
+def base_model(config: ArtifactConfig) -> str | None:
+    """The Hub repository the run's weights started from, when the run recorded one (``--init``)."""
+    from mer.zoo.hub import load_catalogue
+
+    init = str(config.options.get("init") or "")
+    if not init or init == "random":
+        return None
+    if init.startswith("hf-hub:"):
+        return init[len("hf-hub:") :].partition("@")[0]
+    cached = re.search(r"models--([^/]+?)--([^/]+)/snapshots/", init)  # a file in the Hugging Face cache
+    if cached:
+        return f"{cached.group(1)}/{cached.group(2)}"
+    for entry in load_catalogue():
+        if entry.repo_id and init in (entry.name, entry.init):
+            return entry.repo_id
+    return None
+
+
+def eval_results(config: ArtifactConfig) -> list[Any]:
+    """The run's UF1 / UAR / ACC as Hub evaluation results; none unless every fold was evaluated (a subset
+    of folds is not the protocol's number)."""
+    from huggingface_hub import EvalResult
+
+    m = config.metrics
+    if m.get("n_folds") is None or m.get("folds_done") != m.get("n_folds"):
+        return []
+    mark = " † oracle selection" if config.select == "oracle" else ""
+    return [
+        EvalResult(
+            task_type="video-classification",
+            task_name="Micro-expression recognition",
+            dataset_type=config.dataset or config.protocol,
+            dataset_name=f"{config.dataset or config.protocol} ({config.protocol})",
+            dataset_config=config.protocol,
+            dataset_split="test folds (leave-one-subject-out)" if "loso" in config.protocol else "test",
+            metric_type=hub_id,
+            metric_value=round(float(m[key]), 4),
+            metric_name=label + mark,
+        )
+        for key, hub_id, label in HUB_METRICS
+        if isinstance(m.get(key), (int, float))
+    ]
+
+
+def card_data(config: ArtifactConfig) -> Any:
+    """The card's front matter as a :class:`~huggingface_hub.ModelCardData`."""
+    from huggingface_hub import ModelCardData
+
+    m = config.metrics
+    name = f"{config.model}-{config.size}-{config.protocol}"
+    results = eval_results(config)
+    return ModelCardData(
+        library_name="mer",
+        license="other",
+        license_name=f"{re.sub(r'[^a-z0-9.-]+', '-', (config.dataset or 'dataset').lower())}-dataset-terms",
+        license_link=LICENCE_SECTION,
+        pipeline_tag="video-classification",
+        tags=["micro-expression-recognition", "mer", config.model, config.protocol],
+        base_model=base_model(config),
+        metrics=[hub_id for _, hub_id, _ in HUB_METRICS],
+        model_name=name if results else None,
+        eval_results=results or None,
+        mer_model=config.model,
+        mer_size=config.size,
+        mer_protocol=config.protocol,
+        mer_protocol_version=config.protocol_version,
+        mer_task=config.task,
+        mer_classes=list(config.classes),
+        mer_selection=config.select,
+        mer_reconstruction=config.reconstruction,
+        mer_fold=config.fold,
+        mer_metrics={k: m[k] for k in ("uf1", "uar", "acc", "wf1", "folds_done", "n_folds") if k in m},
+        mer_weights_sha256=config.weights_sha256,
+    )
+
+
+def _usage(repo_id: str | None, revision: str | None, folder: str | None) -> list[str]:
+    if repo_id is None:
+        ref, pull = f"local-dir:{folder or '.'}", []
+    else:
+        at = f"@{revision}" if revision and revision != "main" else ""
+        ref = f"hf-hub:{repo_id}{at}"
+        pull = ["```bash", f"mer zoo pull {repo_id}" + (f" --revision {revision}" if at else ""), "```", ""]
+    return [
+        *pull,
+        "```python",
+        "from mer.zoo.artifact import load_artifact",
+        "",
+        f'model = load_artifact("{ref}")  # verified against the SHA-256 below, read from the local cache',
+        "print(model.config.protocol, model.config.classes)",
+        "estimator = model.estimator  # predict(clips) gives labels and class probabilities",
+        "```",
+        "",
+    ]
+
+
+def render_card(
+    config: ArtifactConfig, repo_id: str | None = None, revision: str | None = None, folder: str | None = None
+) -> str:
+    """The ``README.md`` of an artifact.
+
+    Args:
+        config: The artifact's config.
+        repo_id: The Hub repository it is pushed to; the usage snippet pulls and loads it from there.
+        revision: The branch it is pushed to.
+        folder: Without ``repo_id``: the folder it is exported to, which the snippet loads.
+    """
+    from huggingface_hub import ModelCard
+
     m = config.metrics
     oracle = config.select == "oracle"
     title = f"{config.model}-{config.size} · {config.protocol}" + (" †" if oracle else "")
-    front = {
-        "library_name": "mer",
-        "license": "other",
-        "pipeline_tag": "video-classification",
-        "tags": ["micro-expression-recognition", "mer", config.model, config.protocol],
-        "mer_model": config.model,
-        "mer_size": config.size,
-        "mer_protocol": config.protocol,
-        "mer_protocol_version": config.protocol_version,
-        "mer_task": config.task,
-        "mer_classes": list(config.classes),
-        "mer_selection": config.select,
-        "mer_reconstruction": config.reconstruction,
-        "mer_fold": config.fold,
-        "mer_metrics": {k: m[k] for k in ("uf1", "uar", "acc", "wf1", "folds_done", "n_folds") if k in m},
-        "mer_weights_sha256": config.weights_sha256,
-    }
-    # JSON is valid YAML; it keeps the front matter exact without a YAML writer.
-    lines = ["---", *(f"{k}: {json.dumps(v)}" for k, v in front.items()), "---", "", f"# {title}", ""]
+    lines = ["", f"# {title}", ""]
     lines += [
         f"A **{config.model}** model (size `{config.size}`) trained with mer for "
         f"facial micro-expression recognition ({config.task}, {config.num_classes} classes: "
@@ -134,7 +232,8 @@ def render_card(config: ArtifactConfig) -> str:
         "",
         "## Metrics",
         "",
-        f"Folds evaluated: {m.get('folds_done', '–')} of {m.get('n_folds', '–')}.",
+        f"Folds evaluated: {m.get('folds_done', '–')} of {m.get('n_folds', '–')}"
+        + ("." if eval_results(config) else " (not every fold: no evaluation results in the metadata)."),
         "",
         "| metric | all predictions | per fold (mean ± std) |",
         "|---|---|---|",
@@ -159,15 +258,7 @@ def render_card(config: ArtifactConfig) -> str:
         "",
         "## Use",
         "",
-        "```bash",
-        "mer zoo pull <this repo or its catalogue name>",
-        "```",
-        "",
-        "```python",
-        "from mer.zoo.artifact import load_artifact",
-        'model = load_artifact("hf-hub:<org>/<name>").estimator  # verified, from the local cache',
-        "```",
-        "",
+        *_usage(repo_id, revision, folder),
         f"`{WEIGHTS_FILE}` has SHA-256 `{config.weights_sha256}`; mer checks it before loading.",
         "",
         "## Dataset licence",
@@ -179,16 +270,17 @@ def render_card(config: ArtifactConfig) -> str:
     citation = _citation(config.model)
     if citation:
         lines += ["## Citation", "", "```bibtex", citation, "```", ""]
-    return "\n".join(lines)
+    return str(ModelCard("---\n" + card_data(config).to_yaml() + "\n---\n" + "\n".join(lines)))
 
 
 def parse_card(text: str) -> dict[str, Any]:
-    """The front matter of a card written by :func:`render_card`."""
+    """The front matter of a model card as a dict (``model-index`` included).
+
+    Raises:
+        BadInputError: the card has no YAML front matter.
+    """
+    from huggingface_hub import ModelCard
+
     if not text.startswith("---\n"):
         raise BadInputError("model card has no front matter")
-    block = text[4 : text.index("\n---", 4)]
-    out: dict[str, Any] = {}
-    for line in block.splitlines():
-        key, _, value = line.partition(": ")
-        out[key] = json.loads(value)
-    return out
+    return ModelCard(text).data.to_dict()

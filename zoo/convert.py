@@ -302,7 +302,15 @@ def convert_text_state(state: Mapping[str, Tensor], kind: str, model: str = "ViT
         else:
             unused.append(key)
     report = ConversionReport(kind, converted, unused)
-    check_against(report, _open_clip_text_target(model))
+    target = _open_clip_text_target(model)
+    pos = converted.get("positional_embedding")
+    want = target["positional_embedding"].shape
+    short = pos is not None and pos.dim() == 2 and pos.shape[0] < want[0] and pos.shape[1] == want[1]
+    if kind == "viclip-text" and short:
+        # ViCLIP's table has 32 positions; the authors zero-pad it to CLIP's 77 (SPEC A.3, text side).
+        converted["positional_embedding"] = torch.cat([pos, pos.new_zeros(want[0] - pos.shape[0], want[1])])
+        report.notes.append(f"positional embedding: {pos.shape[0]} positions zero-padded to {want[0]}")
+    check_against(report, target)
     return report
 
 

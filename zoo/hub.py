@@ -403,7 +403,54 @@ def push(
     Raises:
         HubError: offline, no token, or the Hub refused.
     """
-    from huggingface_hub import CommitOperationAdd, HfApi, get_token
+    with tempfile.TemporaryDirectory(prefix="mer-push-") as tmp:
+        config = export_run(Path(run_dir), Path(tmp), fold, repo_id=repo_id, revision=revision)
+        verify_artifact(Path(tmp))  # what goes up is what the hash says
+        summary = message or (
+            f"mer: {config.model}-{config.size} on {config.protocol} (run {config.run_id}, "
+            f"fold {config.fold})"
+        )
+        url, oid = commit_files(
+            repo_id,
+            {f: Path(tmp) / f for f in ARTIFACT_FILES},
+            message=summary,
+            revision=revision,
+            private=private,
+            token=token,
+        )
+    return PushResult(repo_id, url, oid, config)
+
+
+def commit_files(
+    repo_id: str,
+    files: dict[str, Path | bytes],
+    *,
+    message: str,
+    repo_type: str = "model",
+    revision: str | None = None,
+    private: bool = False,
+    token: str | None = None,
+    space_sdk: str | None = None,
+    prune: bool = False,
+) -> tuple[str, str]:
+    """Put ``files`` (path in the repository → local file or bytes) on the Hub in one commit.
+
+    The repository is created when missing (``private`` and, for a Space, ``space_sdk`` then apply); a
+    ``revision`` branch that does not exist yet is created from ``main`` first, as ``hf upload
+    --revision`` does.
+
+    Args:
+        prune: Also delete the files the revision holds that are not in ``files`` (``.gitattributes``
+            is kept), so the repository ends up holding exactly ``files``.
+
+    Returns:
+        ``(repository url, commit id)``.
+
+    Raises:
+        HubError: offline, no token, or the Hub refused (its message is kept).
+    """
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, get_token
+    from huggingface_hub.errors import RevisionNotFoundError
 
     if offline():
         raise HubError("pushing needs the network but HF_HUB_OFFLINE=1; run it with HF_HUB_OFFLINE=0")
@@ -412,25 +459,45 @@ def push(
         raise HubError("pushing needs a Hugging Face token: set HF_TOKEN or run `hf auth login`")
     ref = Ref("hf-hub", repo_id, revision, repo_id)
     api = HfApi(endpoint=hf_endpoint(), token=token)
-    with tempfile.TemporaryDirectory(prefix="mer-push-") as tmp:
-        config = export_run(Path(run_dir), Path(tmp), fold)
-        verify_artifact(Path(tmp))  # what goes up is what the hash says
-        url = _hub_call(ref, api.create_repo, repo_id, private=private, exist_ok=True, repo_type="model")
-        ops = [CommitOperationAdd(path_in_repo=f, path_or_fileobj=str(Path(tmp) / f)) for f in ARTIFACT_FILES]
-        summary = message or (
-            f"mer: {config.model}-{config.size} on {config.protocol} (run {config.run_id}, "
-            f"fold {config.fold})"
-        )
+    url = _hub_call(
+        ref,
+        api.create_repo,
+        repo_id,
+        private=private,
+        exist_ok=True,
+        repo_type=repo_type,
+        space_sdk=space_sdk,
+    )
+    if revision and revision != "main":
+        try:
+            api.repo_info(repo_id, repo_type=repo_type, revision=revision)
+        except RevisionNotFoundError:
+            _hub_call(ref, api.create_branch, repo_id, branch=revision, repo_type=repo_type, exist_ok=True)
+    ops: list[CommitOperationAdd | CommitOperationDelete] = [
+        CommitOperationAdd(path_in_repo=path, path_or_fileobj=src if isinstance(src, bytes) else str(src))
+        for path, src in sorted(files.items())
+    ]
+    if prune:
+
+        def files_now() -> list[str]:
+            try:
+                return api.list_repo_files(repo_id, repo_type=repo_type, revision=revision)
+            except RevisionNotFoundError:  # a repository just created holds no commit yet
+                return []
+
+        present = _hub_call(ref, files_now)
+        ops += [CommitOperationDelete(path_in_repo=p) for p in sorted(present) if p not in files
+                and p != ".gitattributes"]  # fmt: skip
+    try:
         info = _hub_call(
-            ref,
-            api.create_commit,
-            repo_id,
-            operations=ops,
-            commit_message=summary,
-            revision=revision,
-            repo_type="model",
-        )
-    return PushResult(repo_id, str(url), info.oid, config)
+            ref, api.create_commit, repo_id, operations=ops, commit_message=message, revision=revision,
+            repo_type=repo_type,
+        )  # fmt: skip
+    except ValueError as e:
+        if isinstance(e, HubError) or "Invalid metadata" not in str(e):
+            raise
+        raise HubError(f"{repo_id}: the Hub refused README.md: {e}") from e  # a mer bug, said plainly
+    return str(url), info.oid
 
 
 # ------------------------------------------------------------------------------------------ cache

@@ -82,3 +82,87 @@ def resolve_init(value: str | None, model: str, runs_dir: Path = Path("runs")) -
     config = verify_artifact(folder, expected, hint)
     _check_deep(config.model, value)
     return str((folder / WEIGHTS_FILE).resolve())
+
+
+def init_provenance(init: str | None) -> dict | None:
+    """What made a resolved ``--init`` file: the run (``<run>/weights/fold_NNN.safetensors`` beside
+    ``<run>/run.json``) or the zoo artifact (``config.json`` beside the weights); None for anything else
+    (``clip``, ``random``, a raw checkpoint).
+
+    Returns:
+        ``{"model", "size", "protocol", "source"}`` of the producer.
+    """
+    import json
+
+    if not init or init in BUILDER_CHOICES:
+        return None
+    path = Path(init)
+    for meta in (path.parent.parent / "run.json", path.parent / "config.json"):
+        if meta.is_file():
+            try:
+                d = json.loads(meta.read_text())
+            except (OSError, json.JSONDecodeError):
+                continue
+            if isinstance(d, dict) and "model" in d and "protocol" in d:
+                keys = ("model", "size", "protocol")
+                return {**{k: d.get(k) for k in keys}, "source": str(meta)}
+    return None
+
+
+def describe_init(init: str | None, default: str) -> dict:
+    """The ``--init`` of a run as ``--dry-run`` and run.json show it: value, file, its SHA-256 and size,
+    and what made it. ``default`` is what the builder starts from when ``init`` is None.
+
+    A file is hashed now (what exists on this machine is what the run will read); a source that is not
+    on this machine says so instead of a checksum.
+    """
+    from mer.protocols.io import file_sha256
+
+    value = init or default
+    out: dict = {"init": value, "path": None, "sha256": None, "bytes": None, "from": None}
+    path: Path | None = None
+    if value == "clip":
+        from mer.merclip.text import MissingWeightsError, _clip_cache_file
+
+        try:
+            path = Path(_clip_cache_file())
+        except MissingWeightsError:
+            out["note"] = "CLIP ViT-B/16 weights not in the local cache: `mer zoo pull clip-vit-b16`"
+    elif value != "random":
+        path = Path(value)
+        out["from"] = init_provenance(value)
+    if path is not None:
+        out["path"] = str(path)
+        if path.is_file():
+            out["sha256"], out["bytes"] = file_sha256(path), path.stat().st_size
+        else:
+            out["note"] = f"not found on this machine: {path}"
+    return out
+
+
+def describe_checkpoint(init: str | None, size: str) -> dict | None:
+    """For a raw checkpoint ``--init`` (a UniFormerV2 release, the catalogue's ``uniformerv2-b16-k710``, a
+    MER-CLIP checkpoint): where it came from and what converting it for ``size`` does, for ``--dry-run``
+    and run.json. None for ``clip`` / ``random`` / mer's own weights (a run, an artifact).
+
+    Raises:
+        mer.merclip.convert.ConversionError: the builder would refuse it (keys named).
+    """
+    if not init or init in BUILDER_CHOICES or init_provenance(init) is not None:
+        return None
+    path = Path(init)
+    if not path.is_file() or path.suffix == ".safetensors":
+        return None
+    from mer.zoo.convert import convert_checkpoint
+    from mer.zoo.hub import load_catalogue
+
+    out: dict = {"catalogue": None}
+    for entry in load_catalogue():
+        # a pulled catalogue file sits at .../models--org--name/snapshots/<commit>/<filename>
+        repo_dir = "models--" + (entry.repo_id or "").replace("/", "--")
+        if entry.kind == "checkpoint" and path.name == entry.filename and repo_dir in path.parts:
+            out.update(catalogue=entry.name, repo_id=entry.repo_id, commit=path.parent.name)
+    report = convert_checkpoint(path, "uniformerv2", size)
+    report.refuse_unmappable(str(path))
+    out["conversion"] = report.record()
+    return out

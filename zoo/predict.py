@@ -16,9 +16,16 @@ from typing import Any
 
 import numpy as np
 
-from mer.errors import OptionValueError
+from mer.errors import BadInputError, OptionValueError
 from mer.protocols.clipset import ClipSet
-from mer.protocols.layouts import IMAGE_SUFFIXES, VIDEO_SUFFIXES, FrameError, list_frames, video_frames
+from mer.protocols.layouts import (
+    IMAGE_SUFFIXES,
+    VIDEO_SUFFIXES,
+    FrameError,
+    VideoFrame,
+    list_frames,
+    stream_video,
+)
 from mer.protocols.prepare import Recipe, _prepare_one
 from mer.protocols.sample import Sample
 
@@ -52,6 +59,7 @@ class ClipPrediction:
         aus: Top AU phrases by text similarity, ``(AU number, phrase, cosine)``; empty for models without
             a CLIP branch.
         face: "none" (whole frame), or the aligner that found the face.
+        warnings: What makes this prediction doubtful (a clip shorter than the model's key frames).
     """
 
     clip: str
@@ -63,6 +71,7 @@ class ClipPrediction:
     probs: dict[str, float]
     aus: list[tuple[int, str, float]] = field(default_factory=list)
     face: str = "none"
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -75,6 +84,7 @@ class ClipPrediction:
             "apex_estimated": self.apex_estimated,
             "aus": [{"au": n, "phrase": p, "score": s} for n, p, s in self.aus],
             "face": self.face,
+            "warnings": self.warnings,
         }
 
 
@@ -86,6 +96,16 @@ class PredictReport:
     classes: list[str]
     results: list[ClipPrediction]
     skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def check_any(self) -> None:
+        """Raise when no clip could be read (the caller prints the table of reasons first).
+
+        Raises:
+            BadInputError: every clip was skipped.
+        """
+        if not self.results:
+            first, why = self.skipped[0] if self.skipped else ("-", "no clip given")
+            raise BadInputError(f"no clip could be read: {len(self.skipped)} skipped (first: {first}: {why})")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -158,9 +178,9 @@ def expand_clips(paths: list[Path]) -> list[Path]:
     return out
 
 
-def clip_frames(clip: Path) -> dict[int, Path]:
-    """Every frame of a clip as ``{frame number: image path}`` (a video is decoded once into the frame
-    cache, lossless PNG, numbered from 0).
+def clip_frames(clip: Path) -> dict[int, Path | VideoFrame]:
+    """Every frame of a clip as ``{frame number: image path}``; a video's frames (numbered from 0) are
+    :class:`VideoFrame` handles decoded only when read, so no frame file is written.
 
     Raises:
         FrameError: unreadable video, not a video or frame folder, or a folder without numbered images.
@@ -170,7 +190,7 @@ def clip_frames(clip: Path) -> dict[int, Path]:
         return list_frames(clip)
     if clip.suffix.lower() not in VIDEO_SUFFIXES:
         raise FrameError(f"{clip}: not a video ({', '.join(VIDEO_SUFFIXES)}) nor a frame folder")
-    return video_frames(clip)
+    return stream_video(clip)
 
 
 def resolve_range(
@@ -219,7 +239,7 @@ def prepare_clip(
         offset=offset,
         emotion="",
     )
-    layout = _LayoutSpec("numbered-frames" if clip.is_dir() else "video")
+    layout = _LayoutSpec("numbered-frames" if clip.is_dir() else "video-stream")
     # A user's clip with no face must not be classified silently on the whole frame.
     strict = replace(recipe, on_align_failure="error")
     try:
@@ -374,6 +394,19 @@ def predict_clips(
                 probs={c: float(p) for c, p in zip(cfg.classes, probs, strict=True)},
                 aus=matches[i] if matches else [],
                 face=recipe.align,
+                warnings=short_clip_warning(s, recipe),
             )
         )
     return report
+
+
+def short_clip_warning(sample: Sample, recipe: Recipe) -> list[str]:
+    """A warning when the clip spans fewer frames than the model's key frames (frames get repeated, and
+    a micro-expression cannot be told from a still face), else nothing."""
+    span = sample.offset - sample.onset + 1
+    if span >= max(3, recipe.frames):
+        return []
+    return [
+        f"{sample.sample_id}: only {span} frame(s) from onset to offset; the model reads {recipe.frames} "
+        "key frames of a clip, so this prediction is unreliable"
+    ]

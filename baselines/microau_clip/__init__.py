@@ -7,4 +7,4 @@ is made. Registered models: ``microau-clip`` and its ablations (``-no-pta``, ``-
 ``microau-clip-labelfree-prompts`` for the emotion protocols (trained on AU labels only).
 """
 
-from mer.baselines.microau_clip import estimator  # noqa: F401  (registration)
+from mer.baselines.microau_clip import registration  # noqa: F401  (registers the models)

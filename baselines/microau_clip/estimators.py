@@ -1,4 +1,4 @@
-"""Micro-AU CLIP estimators (reconstruction from the abstract, SPEC B) and their registration.
+"""Micro-AU CLIP estimators (reconstruction from the abstract, SPEC B): AU detection and label-free MER.
 
 ``base`` loads CLIP ViT-B/16 (image and text towers) from the local Hugging Face cache only; ``tiny``
 builds a small open_clip ViT image tower (64 px, patch 8) and a small text tower with random weights,
@@ -9,8 +9,6 @@ the backbone and 1e-4 for new modules, 3e-5 is used for both at ``base``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mer.baselines.microau_clip.config import (
+    DEFAULT_VOCABULARY,
+    Variant,
+    network_config,
+    train_recipe,
+)
 from mer.baselines.microau_clip.emotions import class_prototypes, rule_scores, softmax_rows
+from mer.baselines.microau_clip.images import make_images
 from mer.baselines.microau_clip.losses import (
     cooccurrence_target,
     gd_loss,
@@ -27,152 +32,18 @@ from mer.baselines.microau_clip.losses import (
     positive_weights,
     weighted_bce,
 )
-from mer.baselines.microau_clip.model import MicroAUClip, MicroAUClipConfig
+from mer.baselines.microau_clip.model import MicroAUClip
+from mer.baselines.microau_clip.towers import au_anchor_features, build_towers, combination_text
 from mer.errors import OptionValueError
 from mer.merclip.losses import clip_loss
-from mer.merclip.prompts import ACTION_PHRASES, TEMPLATES, describe_aus, join_style
-from mer.merclip.text import FrozenTextTower, PromptBank, load_clip_b16, tiny_clip
+from mer.merclip.prompts import TEMPLATES
+from mer.merclip.text import FrozenTextTower, PromptBank
 from mer.protocols.au_metrics import au_detection_metrics
 from mer.protocols.au_protocols import DATASET_AUS, au_names, au_targets, present_aus
 from mer.protocols.clipset import ClipSet
-from mer.protocols.sample import AU
-from mer.zoo.api import ModelSpec, Predictions, refuse_unknown_options, register_model
+from mer.zoo.api import Predictions, refuse_unknown_options
 from mer.zoo.deep import DeepEstimator
 from mer.zoo.threads import ThreadLimitedEstimator
-from mer.zoo.train import TrainConfig
-
-# Three key frames (onset, apex, offset: SPEC A.1's key-frame rule keeps all three); the apex is at
-# index T // 2 for any T.
-PREPARE: dict[str, dict[str, int]] = {"base": {"frames": 3, "size": 224}, "tiny": {"frames": 3, "size": 64}}
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-
-# MiAUCL prompts (SPEC B.3.5, assumed): an AU's phrase said to be present, or said to be absent.
-PRESENT_TEMPLATES = ("This micro-expression involves {}.", "The face is {}.", "A person {}.")
-ABSENT_TEMPLATES = ("This micro-expression does not involve {}.", "The face is not {}.", "A person not {}.")
-#: AU vocabulary of a label-free model on a dataset without an AU protocol.
-DEFAULT_VOCABULARY = (1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 24, 25)
-
-
-@dataclass(frozen=True)
-class Variant:
-    """Component switches (the ablations of the issue) and the input.
-
-    Attributes:
-        pta: Patch Token Attention over AU regions.
-        gda: Global Dependency Attention across AU tokens.
-        gdloss: GDLoss on the GDA attention (needs ``gda``).
-        miaucl: Text-similarity head with the MiAUCL loss (else a linear head, BCE only).
-        input: "pair" (apex + onset–apex difference) or "apex".
-        combination_prompts: Align a global embedding with the AU-combination description (the
-            label-free ``prompts`` scorer reads it).
-    """
-
-    pta: bool = True
-    gda: bool = True
-    gdloss: bool = True
-    miaucl: bool = True
-    input: str = "pair"
-    combination_prompts: bool = False
-
-
-def network_config(size: str, aus: tuple[int, ...], variant: Variant) -> MicroAUClipConfig:
-    """Architecture at ``size`` for ``variant``."""
-    switches = dict(
-        pta=variant.pta,
-        gda=variant.gda,
-        text_head=variant.miaucl,
-        input=variant.input,
-        global_embedding=variant.combination_prompts,
-    )
-    if size == "base":
-        return MicroAUClipConfig(aus=aus, **switches)
-    if size == "tiny":
-        return MicroAUClipConfig(
-            aus=aus, image_size=64, patch_size=8, width=64, layers=2, heads=4, au_dim=64, embed_dim=32,
-            gda_heads=4, **switches,
-        )  # fmt: skip
-    raise OptionValueError(f"unknown size {size!r} (base or tiny)")
-
-
-def train_recipe(size: str, epochs: int | None = None) -> TrainConfig:
-    """``base``: 30 epochs, batch 32, LR 3e-5. ``tiny`` (from scratch, CPU): 30 epochs, LR 2e-3."""
-    if size == "base":
-        cfg = TrainConfig(epochs=30, batch_size=32, lr=3e-5, warmup_epochs=3, eval_batch_size=64)
-    else:
-        cfg = TrainConfig(epochs=30, batch_size=32, lr=2e-3, warmup_epochs=2, eval_batch_size=128)
-    if epochs:
-        cfg = replace(cfg, epochs=epochs, warmup_epochs=min(cfg.warmup_epochs, max(0, epochs // 5)))
-    return cfg
-
-
-def build_towers(
-    size: str, cfg: MicroAUClipConfig, need_text: bool
-) -> tuple[nn.Module, FrozenTextTower | None]:
-    """The image tower and (when needed) the frozen text tower at ``size``.
-
-    Raises:
-        MissingWeightsError: ``base`` without CLIP ViT-B/16 in the local Hugging Face cache (the
-            message names the download command).
-    """
-    if size == "base":
-        clip = load_clip_b16()
-        visual = clip.visual
-        return visual, FrozenTextTower(clip) if need_text else None
-    from open_clip.transformer import VisionTransformer
-
-    visual = VisionTransformer(
-        image_size=cfg.image_size, patch_size=cfg.patch_size, width=cfg.width, layers=cfg.layers,
-        heads=cfg.heads, mlp_ratio=2.0, output_dim=cfg.embed_dim,
-    )  # fmt: skip
-    return visual, FrozenTextTower(tiny_clip(embed_dim=cfg.embed_dim)) if need_text else None
-
-
-def au_anchor_features(tower: FrozenTextTower, aus: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per AU, the absent / present prompt features ``[K, E]`` (template ensemble, centred).
-
-    Each is the mean of the normalised features of its templates; the mean over all 2K anchors is then
-    subtracted, because CLIP-style text features share a large common direction that would make the
-    "present" and "absent" prompts of an AU nearly identical.
-    """
-
-    def ensemble(templates: tuple[str, ...], au: int) -> torch.Tensor:
-        phrase = ACTION_PHRASES.get(au, f"action unit {au}")
-        return F.normalize(tower.encode([t.format(phrase) for t in templates]).float(), dim=-1).mean(0)
-
-    absent = torch.stack([ensemble(ABSENT_TEMPLATES, a) for a in aus])
-    present = torch.stack([ensemble(PRESENT_TEMPLATES, a) for a in aus])
-    centre = torch.cat([absent, present]).mean(0, keepdim=True)
-    return absent - centre, present - centre
-
-
-def make_images(
-    frames: torch.Tensor, cfg: MicroAUClipConfig, flip: torch.Tensor | None = None
-) -> torch.Tensor:
-    """uint8 key frames ``[N, T, H, W, 3]`` → the network input ``[N, 3 or 6, S, S]``.
-
-    The apex (index ``T // 2``) normalised with CLIP's mean / std, and for the pair input the
-    ``diff_gain``-scaled onset→apex difference in the same units.
-    """
-    t = frames.shape[1]
-    x = frames[:, [0, t // 2]].permute(0, 1, 4, 2, 3).float().div_(255)  # [N, 2, 3, H, W]
-    n = x.shape[0]
-    if x.shape[-1] != cfg.image_size or x.shape[-2] != cfg.image_size:
-        x = F.interpolate(x.flatten(0, 1), size=(cfg.image_size,) * 2, mode="bilinear", antialias=True)
-        x = x.reshape(n, 2, 3, cfg.image_size, cfg.image_size)
-    if flip is not None:  # AU targets have their sides merged, so a mirrored face keeps its labels
-        x = torch.where(flip[:, None, None, None, None], x.flip(-1), x)
-    mean = torch.tensor(CLIP_MEAN, device=x.device)[:, None, None]
-    std = torch.tensor(CLIP_STD, device=x.device)[:, None, None]
-    apex = (x[:, 1] - mean) / std
-    if cfg.input == "apex":
-        return apex
-    return torch.cat([apex, cfg.diff_gain * (x[:, 1] - x[:, 0]) / std], dim=1)
-
-
-def combination_text(sample_aus: set[int], vocabulary: tuple[int, ...], dataset: str) -> str:
-    """The AU-combination description of a sample over the vocabulary (MER-CLIP's Eq. 5 rule)."""
-    return describe_aus([AU(a) for a in sorted(sample_aus & set(vocabulary))], join=join_style(dataset))
 
 
 class MultiLabelEstimator(ThreadLimitedEstimator):
@@ -411,47 +282,29 @@ class LabelFreeMER:
         return self.detector.state_dict() if self.detector is not None else {}
 
 
-def _labelfree_builder(scorer: str, name: str):
-    def build(num_classes: int, size: str = "base", seed: int = 0, **options: Any) -> LabelFreeMER:
-        return LabelFreeMER(num_classes, size, seed, scorer=scorer, name=name, **options)
+def labelfree_builder(scorer: str, name: str):
+    """A builder of :class:`LabelFreeMER` with the given emotion ``scorer`` ("rule" or "prompts")."""
+
+    def build(
+        num_classes: int,
+        size: str = "base",
+        seed: int = 0,
+        vocabulary: tuple[int, ...] | None = None,
+        epochs: int | None = None,
+        device: str | None = None,
+        work_dir: str | None = None,
+        cpu_threads: int | None = 1,
+    ) -> LabelFreeMER:
+        """Args:
+        vocabulary: AU numbers the detector learns (default: the dataset's AU protocol list).
+        epochs: Override the AU detector's epoch count.
+        device: Torch device (default CUDA when available).
+        work_dir: Per-fold checkpoint folder (resume).
+        cpu_threads: Torch threads on a CPU (None: leave as is).
+        """
+        options = {"epochs": epochs, "device": device, "work_dir": work_dir, "cpu_threads": cpu_threads}
+        return LabelFreeMER(
+            num_classes, size, seed, scorer=scorer, vocabulary=vocabulary, name=name, **options
+        )
 
     return build
-
-
-FULL = Variant()
-#: name → (variant, description): the full model and one ablation per component.
-AU_VARIANTS: dict[str, tuple[Variant, str]] = {
-    "microau-clip": (FULL, "Micro-AU CLIP (reconstruction from the abstract): PTA + GDA + GDLoss + MiAUCL"),
-    "microau-clip-no-pta": (replace(FULL, pta=False), "Micro-AU CLIP without PTA (whole-image AU tokens)"),
-    "microau-clip-no-gda": (replace(FULL, gda=False), "Micro-AU CLIP without GDA (and so without GDLoss)"),
-    "microau-clip-no-gdloss": (replace(FULL, gdloss=False), "Micro-AU CLIP without GDLoss (GDA kept)"),
-    "microau-clip-no-miaucl": (
-        replace(FULL, miaucl=False),
-        "Micro-AU CLIP without MiAUCL (linear per-AU head, BCE only)",
-    ),
-    "microau-clip-apex": (replace(FULL, input="apex"), "Micro-AU CLIP on the apex frame alone"),
-}
-
-for _name, (_variant, _desc) in AU_VARIANTS.items():
-    register_model(
-        ModelSpec(
-            name=_name, build=partial(build_au_estimator, _variant, name=_name), sizes=("base", "tiny"),
-            description=_desc, family="deep", recipe=PREPARE, task="au", reconstruction=True,
-        )
-    )  # fmt: skip
-
-for _name, _scorer, _desc in (
-    ("microau-clip-labelfree", "rule", "label-free MER: Micro-AU CLIP AUs → emotions by EMFACS-style rules"),
-    (
-        "microau-clip-labelfree-prompts",
-        "prompts",
-        "label-free MER: Micro-AU CLIP, emotion prompts composed of AU phrases",
-    ),
-):
-    register_model(
-        ModelSpec(
-            name=_name, build=_labelfree_builder(_scorer, _name), sizes=("base", "tiny"),
-            description=f"{_desc} (reconstruction; trained on AU labels only)", family="deep",
-            recipe=PREPARE, task="emotion", reconstruction=True,
-        )
-    )  # fmt: skip
