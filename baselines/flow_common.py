@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch
@@ -19,7 +19,7 @@ from torch import nn
 
 from mer.errors import OptionValueError
 from mer.protocols.clipset import ClipSet
-from mer.zoo.api import refuse_unknown_options
+from mer.zoo.api import ModelPlan, refuse_unknown_options
 from mer.zoo.deep import DeepEstimator
 from mer.zoo.threads import ThreadLimitedEstimator
 from mer.zoo.train import TrainConfig
@@ -99,6 +99,13 @@ class FlowTrainOptions:
             spin-waiting made a 28×28 STSTNet step ~10× slower than one thread (measured).
     """
 
+    # The values a text option takes (``mer models info`` shows them; an other value is refused).
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {
+        "recipe": ("mer", "official"),
+        "schedule": ("warmup-cosine", "constant"),
+        "input_scale": INPUT_SCALES,
+    }
+
     recipe: str = "mer"
     epochs: int = 40
     batch_size: int = 32
@@ -166,6 +173,34 @@ def fit_scale(model: nn.Module, train: ClipSet) -> None:
     for m in model.modules():
         if isinstance(m, FlowScale):
             m.scale.copy_(torch.as_tensor(rms, dtype=m.scale.dtype))
+
+
+def flow_plan(
+    name: str,
+    recipes: Callable[[str], dict[str, FlowTrainOptions]],
+    check: Callable[[Any], list[str]] | None = None,
+) -> Callable[..., ModelPlan]:
+    """The ``ModelSpec.plan`` of a flow model: its resolved training values, without building it.
+
+    Args:
+        name: Model name.
+        recipes: Size → the model's recipes.
+        check: Refuses what the builder would refuse for these options and returns notes on anything
+            that differs from the recipe asked for (both printed and kept in run.json).
+    """
+
+    def plan(*, size: str, protocol: str, options: dict[str, Any]) -> ModelPlan:
+        opts = resolve_options(name, recipes(size), options)
+        notes = check(opts) if check else []
+        training = {k: v for k, v in opts.__dict__.items() if k != "cpu_threads"}
+        training["optimizer"] = (
+            "Adam (AdamW without weight decay), constant LR"
+            if opts.schedule == "constant" and opts.weight_decay == 0
+            else f"AdamW, {opts.schedule}"
+        )
+        return ModelPlan(training=training, notes=notes)
+
+    return plan
 
 
 BatchExtras = Callable[[ClipSet, np.ndarray, torch.device], dict[str, torch.Tensor]]

@@ -41,6 +41,7 @@ from mer.baselines.flow_common import (
     FlowScale,
     FlowTrainOptions,
     build_flow_estimator,
+    flow_plan,
     resize,
     resolve_options,
 )
@@ -256,6 +257,8 @@ class HTNetOptions(FlowTrainOptions):
             around each face's eye centres and mouth corners; needs dlib's 68-point predictor).
     """
 
+    CHOICES = {**FlowTrainOptions.CHOICES, "regions": ("boxes", "landmarks")}
+
     regions: str = "boxes"
 
 
@@ -304,12 +307,20 @@ def landmark_points(clips: ClipSet, idx: np.ndarray) -> np.ndarray:
     return np.stack([_POINTS[k] for k in keys])
 
 
-def _check_landmarks(opts: HTNetOptions) -> None:
-    """Refuse a landmark run that cannot run here, before any training (never a silent swap)."""
+def _check_landmarks(opts: HTNetOptions) -> list[str]:
+    """Refuse a landmark run that cannot run here, before any training (never a silent swap).
+
+    Returns:
+        Notes for run.json: the official recipe run with the fixed boxes (asked for explicitly).
+    """
     if opts.regions not in ("boxes", "landmarks"):
         raise OptionValueError(f"htnet: regions must be boxes or landmarks, not {opts.regions!r}")
     if opts.regions != "landmarks":
-        return
+        if opts.recipe == "official":
+            return [
+                "htnet official recipe with mer's fixed boxes instead of landmark windows (-o regions=boxes)"
+            ]
+        return []
     if opts.flip:
         raise OptionValueError(
             "htnet: regions=landmarks with flip=true is not supported (the points are not mirrored)"
@@ -324,6 +335,7 @@ def _check_landmarks(opts: HTNetOptions) -> None:
             "To run the recipe with the fixed boxes instead, say so: -o regions=boxes "
             "(recorded in run.json with the other options)"
         ) from None
+    return []
 
 
 def build(
@@ -363,7 +375,8 @@ register_model(
         "HTNet: hierarchical transformer over four facial-region flow patches (Tables IV, VI)",
         family="deep",
         recipe={"base": FLOW_RECIPE, "tiny": FLOW_RECIPE},
-        option_fields=DEFAULTS["base"],
+        option_fields=RECIPES["base"]["mer"],
+        plan=flow_plan("htnet", RECIPES.__getitem__, _check_landmarks),
         inputs="flow",
     )
 )

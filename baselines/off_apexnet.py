@@ -26,6 +26,7 @@ from mer.baselines.flow_common import (
     FlowScale,
     FlowTrainOptions,
     build_flow_estimator,
+    flow_plan,
     resize,
     resolve_options,
 )
@@ -137,7 +138,8 @@ register_model(
         "OFF-ApexNet: two-stream CNN on onset→apex flow (u, v) at 28×28 (Table IV)",
         family="deep",
         recipe={"base": FLOW_RECIPE, "tiny": FLOW_RECIPE},
-        option_fields=DEFAULTS,
+        option_fields=RECIPES["mer"],
+        plan=flow_plan("off-apexnet", lambda size: RECIPES),
         inputs="flow",
     )
 )

@@ -26,6 +26,7 @@ from mer.baselines.flow_common import (
     FlowScale,
     FlowTrainOptions,
     build_flow_estimator,
+    flow_plan,
     resize,
     resolve_options,
 )
@@ -130,7 +131,8 @@ register_model(
         "STSTNet: shallow triple-stream CNN on onset→apex u, v, optical strain at 28×28 (Table IV)",
         family="deep",
         recipe={"base": FLOW_RECIPE, "tiny": FLOW_RECIPE},
-        option_fields=DEFAULTS,
+        option_fields=RECIPES["mer"],
+        plan=flow_plan("ststnet", lambda size: RECIPES),
         inputs="flow",
     )
 )

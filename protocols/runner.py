@@ -486,7 +486,8 @@ def run_bench(
             "task": protocol.task,
             "classes": list(protocol.classes),
             "recipe": asdict(recipe),
-            "recipe_name": config.options.get("recipe", "paper"),
+            # A model that resolves its own recipe (the flow CNNs' default is "mer") says which it used.
+            "recipe_name": plan.model_plan.training.get("recipe") or config.options.get("recipe", "paper"),
             **plan.record(),
             "alignment": prepared.alignment,
             "seed": config.seed,

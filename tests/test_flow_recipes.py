@@ -160,3 +160,36 @@ def test_landmark_points_read_each_onset_once_and_reach_the_network(monkeypatch)
     assert calls == [12, 10, 11, 13]  # cached: only the new clips are read
     logits = est.logits_fn(est.model, batch)
     assert logits.shape == (2, 3) and torch.isfinite(logits).all()
+
+
+def test_plan_records_the_resolved_recipe_and_the_explicit_boxes(tmp_path, monkeypatch):
+    from mer.protocols.plan import plan_run
+    from mer.protocols.runner import RunConfig
+    from mer.zoo.options import check_options
+
+    monkeypatch.setenv("MER_HOME", str(tmp_path))
+    plan = plan_run(
+        RunConfig(
+            model="htnet",
+            protocol="loso-synth-3",
+            size="tiny",
+            options={"recipe": "official", "regions": "boxes"},
+        )
+    )
+    training = plan.record()["training"]
+    assert (training["recipe"], training["lr"], training["batch_size"], training["regions"]) == (
+        "official",
+        5e-5,
+        256,
+        "boxes",
+    )
+    assert training["optimizer"] == "Adam (AdamW without weight decay), constant LR"
+    assert any("fixed boxes instead of landmark windows" in n for n in plan.record()["notes"])
+    default = plan_run(RunConfig(model="ststnet", protocol="loso-synth-3")).record()["training"]
+    assert (default["recipe"], default["lr"], default["schedule"]) == ("mer", 5e-3, "warmup-cosine")
+    # The option schema knows each flow model's own recipe names.
+    check_options(MODELS.get("ststnet"), {"recipe": "mer"})
+    with pytest.raises(OptionValueError, match="must be one of mer, official"):
+        check_options(MODELS.get("ststnet"), {"recipe": "paper"})
+    with pytest.raises(OptionValueError, match="must be one of boxes, landmarks"):
+        check_options(MODELS.get("htnet"), {"regions": "eyes"})
