@@ -88,7 +88,22 @@ def _main(
     from mer.cli_errors import configure_logging, debug_from_env
 
     _state["debug"] = debug or debug_from_env()
-    configure_logging(logging.WARNING if quiet else logging.INFO)
+    configure_logging(logging.WARNING if quiet else logging.INFO, err)
+
+
+@app.command("env")
+def env(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Versions of mer and its packages, CUDA, devices, memory and mer's folders (for bug reports)."""
+    from mer.cli_output import emit_json
+    from mer.envreport import environment_report, format_report
+
+    report = environment_report()
+    if as_json:
+        emit_json(console, report)
+    else:
+        console.file.write(format_report(report) + "\n")
 
 
 def _load() -> None:
@@ -234,9 +249,16 @@ def data_list(
         prepared = mer_home() / "prepared" / name
         n = len(list(prepared.glob("*/meta.json"))) if prepared.is_dir() else 0
         rows.append(
-            {"name": name, "title": spec.title, "root": root or None, "found": found, "prepared caches": n}
+            {
+                "name": name,
+                "title": spec.title,
+                "root": root or None,
+                "release": entry.get("release"),  # raw frames get a face crop (mer.protocols.release)
+                "found": found,
+                "prepared caches": n,
+            }
         )
-    columns = ["name", "title", "root", "found", "prepared caches"]
+    columns = ["name", "title", "root", "release", "found", "prepared caches"]
     emit_table(console, "datasets", columns, rows, as_json)
 
 
@@ -251,11 +273,24 @@ def data_add(
     release: Annotated[
         str | None, typer.Option(help="raw | cropped (default: recognised from the folders and frames).")
     ] = None,
+    layout: Annotated[
+        str | None, typer.Option(help="flow-images: ROOT holds one u, v, strain image per sample.")
+    ] = None,
+    pattern: Annotated[
+        str | None, typer.Option(help="flow-images: file name, e.g. '{subject}_{filename}'.")
+    ] = None,
+    channels: Annotated[str | None, typer.Option(help="flow-images: what R,G,B hold (u,v,strain).")] = None,
+    flow_offset: Annotated[str | None, typer.Option(help="flow-images: pixel of 0 (128,128,0).")] = None,
+    flow_scale: Annotated[
+        str | None, typer.Option(help="flow-images: pixels per unit (128,128,255).")
+    ] = None,
 ) -> None:
-    """Record where a dataset lies and which release it is (raw frames get a face crop)."""
+    """Record where a dataset lies and which release it is (raw frames get a face crop); with --layout
+    flow-images, a folder of motion images for the flow models."""
     _load()
     from mer.protocols.config import add_dataset
     from mer.protocols.datasets import DATASETS
+    from mer.protocols.flow_images import add_flow_images, spec_from_options
     from mer.protocols.release import PREPARATION
 
     DATASETS.get(name)
@@ -263,6 +298,17 @@ def data_add(
         raise MissingInputError(f"dataset root not found: {root}")
     if annotations is not None and not annotations.is_file():
         raise MissingInputError(f"annotation sheet not found: {annotations}")
+    spec = spec_from_options(layout, pattern, channels, flow_offset, flow_scale)
+    if spec is not None:
+        if release is not None:
+            raise OptionValueError("--release describes frames; a flow-images folder has none")
+        entry, images = add_flow_images(name, root, annotations, spec)
+        console.print(f"added {name}: {len(images.files)} flow images in {entry['root']}", highlight=False)
+        if images.unmatched:
+            console.print(
+                f"  note: {images.unmatched} image(s) match no sample of the sheet", highlight=False
+            )
+        return
     entry = add_dataset(name, root, annotations, release)
     console.print(f"added {name}: {entry['root']}", highlight=False, soft_wrap=True)
     if "release" in entry:
@@ -290,9 +336,17 @@ def data_synth(
     from mer.protocols.config import add_dataset
     from mer.protocols.synthme import write_synthme
 
-    sheet = write_synthme(
-        out, subjects=subjects, clips_per_subject=clips_per_subject, seed=seed, width=width, height=height
-    )
+    with _progress() as progress:
+        task = progress.add_task("synth", total=subjects * clips_per_subject, info="")
+        sheet = write_synthme(
+            out,
+            subjects=subjects,
+            clips_per_subject=clips_per_subject,
+            seed=seed,
+            width=width,
+            height=height,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
     if add:
         add_dataset("synthme", out)
     console.print(f"wrote {subjects * clips_per_subject} clips to {out} (sheet {sheet.name})")
@@ -366,6 +420,11 @@ def data_prepare(
         result = prepare(name, root, recipe, annotations=annotations, workers=workers, progress=tick)
     state = "prepared" if result.created else "already prepared (no-op)"
     console.print(f"{name}: {len(result.samples)} clips {state} → {result.path}")
+    al = result.alignment
+    if al and al.get("asked") != "none":  # which aligner cropped how many clips, and why a fallback ran
+        used = ", ".join(f"{k} {v}" for k, v in al.get("clips_per_aligner", {}).items())
+        why = f"; {al['asked']} unavailable: {al['unavailable']}" if al.get("unavailable") else ""
+        console.print(f"  face crop: asked {al['asked']}; clips per aligner: {used}{why}", highlight=False)
     for issue in result.issues[:20]:
         console.print(f"  [yellow]note[/yellow] {issue}", highlight=False)
     if len(result.issues) > 20:
@@ -397,6 +456,10 @@ def _print_metrics(metrics: dict) -> None:
             for c, v in per.items()
         ]
         console.print(_table("per class", ["class", "F1", "recall", "support"], crow))
+        parts = metrics.get("per_dataset") or {}
+        if parts:  # a composite set (MEGC2019): each source dataset's figures
+            prow = [[p, f"{v['uf1']:.4f}", f"{v['uar']:.4f}", str(v["n_samples"])] for p, v in parts.items()]
+            console.print(_table("per source dataset", ["dataset", "UF1", "UAR", "samples"], prow))
     else:
         console.print_json(json.dumps({k: v for k, v in metrics.items() if not isinstance(v, (dict, list))}))
 
@@ -436,6 +499,14 @@ def bench_run(
         list[str] | None, typer.Option("--option", "-o", help="Model option KEY=VALUE.")
     ] = None,
     save_weights: Annotated[str, typer.Option(help="none | last | all")] = "none",
+    allow_dropped: Annotated[
+        bool,
+        typer.Option(
+            "--allow-dropped",
+            help="Run even when samples with an unknown emotion are dropped or a class is empty "
+            "(recorded in run.json).",
+        ),
+    ] = False,
     init: Annotated[
         str | None,
         typer.Option(
@@ -443,6 +514,9 @@ def bench_run(
             "| local-dir:PATH | a checkpoint file (see mer.zoo.init)."
         ),
     ] = None,
+    tensorboard: Annotated[
+        bool, typer.Option(help="Also write TensorBoard events of each fold's epochs (deep models).")
+    ] = False,
     parallel_folds: Annotated[
         int | None,
         typer.Option(
@@ -464,6 +538,12 @@ def bench_run(
         bool, typer.Option("--dry-run", help="Print the resolved configuration and stop (no data read).")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="With --dry-run: print JSON.")] = False,
+    flow: Annotated[
+        str | None,
+        typer.Option(
+            help="Flow models' optical flow: tvl1 (default, the papers') | farneback | tvl1-skimage."
+        ),
+    ] = None,
 ) -> None:
     """Train and evaluate a model under a protocol; resumes an interrupted run.
 
@@ -477,15 +557,9 @@ def bench_run(
     from mer.zoo.api import MODELS
 
     MODELS.get(model), PROTOCOLS.get(protocol)  # fail on a typo before any work starts
-    options = {}
-    for item in option or []:
-        if "=" not in item:
-            raise OptionValueError(f"--option expects KEY=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        try:
-            options[k] = json.loads(v)
-        except json.JSONDecodeError:
-            options[k] = v
+    from mer.sweep.plan import parse_options
+
+    options = parse_options(option)
     if init is not None:
         from mer.zoo.init import resolve_init
 
@@ -499,12 +573,14 @@ def bench_run(
         select=select,
         options=options,
         save_weights=save_weights,
+        allow_dropped=allow_dropped,
         recipe=prep_overrides(
             prep, align=align, sampler=sampler, frames=frames, size=image_size, resize_short=resize_short
         ),
+        flow={} if flow is None else {"flow": flow},
     )
     if as_json and not dry_run:
-        raise ValueError("--json goes with --dry-run (a run prints its metrics)")
+        raise OptionValueError("--json goes with --dry-run (a run prints its metrics)")
     if dry_run:
         from mer.protocols.plan import format_plan, plan_run
 
@@ -519,6 +595,7 @@ def bench_run(
             runs_dir=runs_dir,
             run_id=run_id,
             parallel_folds=parallel_folds,
+            tensorboard=tensorboard,
             **_fold_callbacks(progress, "folds"),
         )
     if result.metrics is None:  # a torchrun rank other than 0
@@ -547,7 +624,9 @@ def bench_merge(
 
 @leaderboard_app.command("show")
 def leaderboard_show(
-    runs_dir: Annotated[Path, typer.Option("--runs", help="Folder of run directories.")] = Path("runs"),
+    runs_dir: Annotated[
+        Path, typer.Option("--runs-dir", "--runs", help="Folder of run directories (--runs: old name).")
+    ] = Path("runs"),
     details: Annotated[
         bool, typer.Option("--details", help="Also every field that shapes each number (run.json).")
     ] = False,
@@ -563,7 +642,9 @@ def leaderboard_show(
 @leaderboard_app.command("build")
 @friendly_errors
 def leaderboard_build(
-    runs_dir: Annotated[Path, typer.Option("--runs", help="Folder searched for runs.")] = Path("runs"),
+    runs_dir: Annotated[
+        Path, typer.Option("--runs-dir", "--runs", help="Folder searched for runs (--runs: old name).")
+    ] = Path("runs"),
     out: Annotated[
         Path | None,
         typer.Option(
@@ -725,11 +806,15 @@ def zoo_info(
         str, typer.Argument(help="Catalogue name, hf-hub:org/name, local-dir:PATH or run:RUN_ID.")
     ],
     runs_dir: Annotated[Path, typer.Option(help="Where run: looks.")] = Path("runs"),
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON (the only form: accepted for scripts).")
+    ] = False,
 ) -> None:
-    """Describe a model: catalogue entry, and its artifact config when it is local or cached."""
+    """Describe a model (JSON): catalogue entry, and its artifact config when it is local or cached."""
+    from mer.cli_output import emit_json
     from mer.zoo.hub import describe
 
-    console.print_json(json.dumps(describe(name, runs_dir), default=str))
+    emit_json(console, describe(name, runs_dir))
 
 
 @zoo_app.command("convert")
@@ -776,23 +861,29 @@ def predict(
     _load()
     from mer.zoo.predict import expand_clips, predict_clips
 
-    report = predict_clips(
-        clips,
-        model,
-        onset=onset,
-        apex=apex,
-        offset=offset,
-        align=align,
-        runs_dir=runs_dir,
-        top_aus=top_aus,
-        on_skip=lambda c, why: err.print(f"[yellow]skipped[/yellow] {c}: {why}", highlight=False),
-    )
+    many = len(expand_clips(clips)) > 1
+    with _progress(disable=not many) as progress:
+        task = progress.add_task("predict", total=None, info="")
+        report = predict_clips(
+            clips,
+            model,
+            onset=onset,
+            apex=apex,
+            offset=offset,
+            align=align,
+            runs_dir=runs_dir,
+            top_aus=top_aus,
+            on_skip=lambda c, why: progress.console.print(
+                f"[yellow]skipped[/yellow] {c}: {why}", highlight=False
+            ),
+            on_clip=lambda done, total: progress.update(task, completed=done, total=total),
+        )
     if out is not None:
         report.table().to_csv(out, index=False)
         err.print(f"wrote {out}", highlight=False)
     if as_json:
         console.print_json(json.dumps(report.to_dict()))
-    elif out is None and len(expand_clips(clips)) > 1:
+    elif out is None and many:
         print(report.table().to_csv(index=False), end="")
     elif out is None:
         for r in report.results:
@@ -879,6 +970,10 @@ def demo(
         console.print(line, highlight=False, markup=False)
     for line in describe(build_leaderboard(runs_dir, site, fmt="html")):
         console.print(line, highlight=False, markup=False)
+
+
+# `mer bench sweep` / `mer bench status` live in their own module; importing it registers them.
+import mer.sweep.command  # noqa: E402, F401
 
 
 def main() -> None:

@@ -66,8 +66,12 @@ def report(exc: BaseException, *, debug: bool, say) -> ExitCode:
 _HANDLER_NAME = "mer-cli"
 
 
-def configure_logging(level: int) -> None:
+def configure_logging(level: int, console=None) -> None:
     """Send mer's log records (the training loop's per-epoch lines among them) to stderr via rich.
+
+    Args:
+        level: ``logging.INFO`` (default of the CLI) or ``logging.WARNING`` (``--quiet``).
+        console: The rich console progress bars draw on (stderr), so log lines print above them.
 
     Idempotent: a second call (several commands in one process, as in tests) replaces the handler.
     """
@@ -78,8 +82,11 @@ def configure_logging(level: int) -> None:
     for h in list(logger.handlers):
         if h.get_name() == _HANDLER_NAME:
             logger.removeHandler(h)
-    handler = RichHandler(console=Console(stderr=True), show_path=False, markup=False, rich_tracebacks=False)
+    handler = RichHandler(
+        console=console or Console(stderr=True), show_path=False, markup=False, rich_tracebacks=False
+    )
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(logging.Formatter("%(message)s"))
     logger.addHandler(handler)
     logger.setLevel(level)
+    logger.propagate = False  # a root handler some library installs (tensorboard's) would print it twice

@@ -155,13 +155,13 @@ def build_merclip_au(
 
 
 def _prior(mode: str):
-    def build(num_classes: int, size: str = "base", seed: int = 0, **_: Any) -> AUPrior:
+    def build(num_classes: int, size: str = "base", seed: int = 0) -> AUPrior:
         return AUPrior(num_classes, seed, mode)
 
     return build
 
 
-def _probe(num_classes: int, size: str = "base", seed: int = 0, c: float = 1.0, **_: Any) -> CLIPProbe:
+def _probe(num_classes: int, size: str = "base", seed: int = 0, c: float = 1.0) -> CLIPProbe:
     return CLIPProbe(num_classes, size, seed, c)
 
 

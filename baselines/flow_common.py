@@ -240,6 +240,9 @@ def build_flow_estimator(
         min_lr_ratio=1.0 if constant else TrainConfig.min_lr_ratio,
         grad_clip=opts.grad_clip,
         eval_batch_size=128,
+        # The batches are cached flow rows (clips.feature): reading ahead, and pinning, every batch's
+        # frames would only cost time (benchmarks/RESULTS.md has the measured difference).
+        prefetch=0,
     )
     base_batch = make_batch_fn(opts.flip)
 

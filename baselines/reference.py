@@ -53,8 +53,8 @@ class Majority(_PriorModel):
 
 
 def _reference(cls):
-    def build(num_classes: int, size: str = "base", seed: int = 0, **_: Any):
-        return cls(num_classes, seed)
+    def build(num_classes: int, size: str = "base", seed: int = 0):
+        return cls(num_classes, seed)  # no options: ``-o`` anything is refused, not ignored
 
     return build
 

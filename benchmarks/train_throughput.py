@@ -47,22 +47,16 @@ from mer.merclip.text import FrozenTextTower, PromptBank, tiny_clip
 from mer.merclip.uniformerv2 import set_attention
 from mer.protocols.clipset import ClipSet
 from mer.protocols.sample import Sample
+from mer.sweep.cost import TABLE_III_COUNTS
 from mer.zoo.flops import bf16_peak, count_step_flops
 from mer.zoo.loader import PrefetchingClips
 from mer.zoo.train import param_groups
 
-# Table III sample counts (SPEC A.1) of each protocol; the fold count comes from the registry. In
-# LOSO every sample is tested once, so one epoch over all folds trains on N·(F − 1) clips.
+# Table III sample counts (SPEC A.1) of each protocol (split protocols: their training clips); the fold
+# count comes from the registry. In LOSO every sample is tested once, so one epoch over all folds trains
+# on N·(F − 1) clips.
 PROTOCOL_SAMPLES: dict[str, int] = {
-    "loso-samm-3": 133,
-    "loso-samm-5": 136,
-    "loso-casme2-3": 156,
-    "loso-casme2-5": 249,
-    "loso-casme3-3": 699,
-    "loso-casme3-4": 860,
-    "loso-casme3-7": 860,
-    "dfme-test-a": 1856,  # train clips of the single split
-    "dfme-test-b": 1856,
+    k: v[0] if isinstance(v, tuple) else v for k, v in TABLE_III_COUNTS.items()
 }
 EPOCHS = 55
 NUM_CLASSES = 3

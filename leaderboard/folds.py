@@ -121,13 +121,17 @@ def paired_test(a: list[FoldScore], b: list[FoldScore], metric: str = "uf1") -> 
         return PairedTest(metric, folds, diffs, None, None, why)
     from scipy.stats import wilcoxon
 
-    res = wilcoxon(nonzero, zero_method="wilcox", alternative="two-sided")
+    # scipy's own rule for "auto", made explicit so that the page can say which p-value it shows
+    exact = len(nonzero) <= 50 and len({abs(d) for d in nonzero}) == len(nonzero)
+    method = "exact" if exact else "asymptotic"
+    res = wilcoxon(nonzero, zero_method="wilcox", alternative="two-sided", method=method)
     stat, p = float(res.statistic), float(res.pvalue)
     if math.isnan(p):
         return PairedTest(metric, folds, diffs, None, None, "the test is undefined for these differences")
     wins = sum(d > 0 for d in nonzero)
+    how = "exact" if exact else "normal approximation, tied ranks"
     lead = f"A higher on {wins} of {len(nonzero)} differing folds{tie_note}"
-    verdict = f"{lead}; {'significant' if p < 0.05 else 'not significant'} at 0.05 (two-sided)"
+    verdict = f"{lead}; {'significant' if p < 0.05 else 'not significant'} at 0.05 (two-sided, {how})"
     return PairedTest(metric, folds, diffs, stat, p, verdict)
 
 

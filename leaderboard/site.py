@@ -107,7 +107,11 @@ def _row_tags(t: Table, runs: dict[str, RunRecord], reported_families: list[str]
 
 def _table_html(t: Table, tid: str, runs: dict[str, RunRecord], pages: dict[str, str], tags) -> str:
     columns = [c for c in t.columns if c.key not in DROPPED_COLUMNS]
-    numeric = {c.key for c in columns if c.key in METRIC_HEADERS or c.key.startswith(("f1:", "recall:"))}
+    numeric = {
+        c.key
+        for c in columns
+        if c.key.rpartition(":")[2] in METRIC_HEADERS or c.key.startswith(("f1:", "recall:"))
+    }
     numeric |= {k for row in t.rows for k, v in row.items() if isinstance(v, Metric)}
     out = [f'<div class="scroll"><table class="sortable" id="{tid}"><thead><tr>']
     out += [
@@ -336,7 +340,7 @@ def _pair_html(a: RunRecord, b: RunRecord, sa: list[FoldScore], sb: list[FoldSco
             f"<li><strong>{METRIC_HEADERS[k]}</strong>: mean A − B = {mean:+.4f}; {stat}{esc(t.verdict)}</li>"
         )
     out += [
-        "<p>Wilcoxon signed-rank test over folds (scipy, exact for small samples):</p>",
+        "<p>Wilcoxon signed-rank test over folds (<code>scipy.stats.wilcoxon</code>):</p>",
         "<ul>",
         *lines,
         "</ul>",

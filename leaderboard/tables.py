@@ -35,12 +35,21 @@ class ProtocolInfo:
         metrics: The paper's metric columns in the paper's order (the rest follow for measured rows).
         source: Where the reported rows come from ("MER-CLIP Table IV").
         task: "emotion" or "au".
+        parts: Source datasets of a composite set, each shown with ``metrics`` after the composite
+            figure (MEGC2019: CASME II, SAMM, SMIC); column keys ``casme2:uf1``.
     """
 
     title: str
     metrics: tuple[str, ...] = EMOTION_METRICS
     source: str = ""
     task: str = "emotion"
+    parts: tuple[str, ...] = ()
+
+
+#: Display names of the parts of a composite set.
+PART_TITLES = {"casme2": "CASME II", "samm": "SAMM", "smic": "SMIC"}
+#: Footnote markers of the flow a measured row was computed with.
+MARKERS = "¹²³⁴⁵⁶⁷⁸⁹"
 
 
 PROTOCOLS: dict[str, ProtocolInfo] = {
@@ -54,7 +63,12 @@ PROTOCOLS: dict[str, ProtocolInfo] = {
     "loso-casme3-7": ProtocolInfo("CAS(ME)³ Part A 7-class (LOSO)", ("uf1", "uar"), "MER-CLIP Table VI"),
     "dfme-test-a": ProtocolInfo("DFME 7-class, Test A", ("uf1", "uar", "acc"), "MER-CLIP Table VII"),
     "dfme-test-b": ProtocolInfo("DFME 7-class, Test B", ("uf1", "uar", "acc"), "MER-CLIP Table VII"),
-    "megc2019": ProtocolInfo("MEGC2019 composite 3-class (LOSO)", ("uf1", "uar")),
+    "megc2019": ProtocolInfo(
+        "MEGC2019 composite 3-class (LOSO)",
+        ("uf1", "uar"),
+        "per-dataset parts as MEGC2019 reports them",
+        parts=("casme2", "samm", "smic"),
+    ),
     "au-loso-synth": ProtocolInfo("SynthME micro-AU detection (LOSO)", ("mean_f1",), task="au"),
     "au-loso-casme2": ProtocolInfo(
         "CASME II micro-AU detection (LOSO)", ("mean_f1",), "Micro-AU CLIP, reported summary", "au"
@@ -97,6 +111,32 @@ def shown_metrics(info: ProtocolInfo) -> tuple[str, ...]:
     return info.metrics + tuple(m for m in EMOTION_METRICS if m not in info.metrics)
 
 
+def part_metrics(info: ProtocolInfo) -> tuple[str, ...]:
+    """The per-part columns of a composite set's table (``casme2:uf1``, ``casme2:uar``, ...)."""
+    return tuple(f"{p}:{m}" for p in info.parts for m in info.metrics)
+
+
+def metric_header(key: str) -> str:
+    """``uf1`` → "UF1", ``casme2:uf1`` → "CASME II UF1"."""
+    part, _, m = key.rpartition(":")
+    return f"{PART_TITLES.get(part, part)} {METRIC_HEADERS[m]}" if part else METRIC_HEADERS[m]
+
+
+def flow_note(record: Mapping[str, object]) -> str:
+    """One line on the optical flow a run read (run.json ``flow``): method and parameters, or the
+    flow images and how their pixels were read."""
+    if record.get("method") == "flow-images":
+        chans = ", ".join(str(c) for c in record.get("channels") or ())
+        return (
+            f"flow images from {record.get('folder')} (pattern {record.get('pattern')!r}; R, G, B = {chans}; "
+            f"value = (pixel − {record.get('offset')}) / {record.get('scale')}; "
+            f"resized to {record.get('side')})"
+        )
+    from mer.protocols.flow import FlowConfig
+
+    return "flow: " + FlowConfig.from_json(record).describe()
+
+
 def method_label(run: RunRecord) -> str:
     """Model name, marked when the method is rebuilt from an abstract."""
     return f"{run.model} (reconstruction)" if run.reconstruction else run.model
@@ -130,8 +170,15 @@ def measured_row(run: RunRecord, metrics: Iterable[str], figures: Mapping[str, s
     row: dict[str, Cell] = {"method": method_label(run), "year": ""}
     row.update(run_meta(run, figures))
     for m in metrics:
-        row[m] = metric(run.metrics.get(m), _fold_std(run, m)) if run.complete and run.metrics else None
+        row[m] = _measured(run, m) if run.complete and run.metrics else None
     return row
+
+
+def _measured(run: RunRecord, key: str) -> Metric | None:
+    part, _, m = key.rpartition(":")
+    if part:  # a composite set's part: metrics.json "per_dataset"
+        return metric(((run.metrics.get("per_dataset") or {}).get(part) or {}).get(m))
+    return metric(run.metrics.get(key), _fold_std(run, key))
 
 
 def reported_row(rep: ReportedRow, metrics: Iterable[str]) -> dict[str, Cell]:
@@ -170,9 +217,9 @@ def protocol_table(
         task: "emotion" or "au" (for protocols mer does not know).
     """
     info = info_for(protocol, task)
-    metrics = shown_metrics(info)
+    metrics = shown_metrics(info) + part_metrics(info)
     columns = [Column("method", "Method"), Column("year", "Year"), Column("kind", "Kind")]
-    columns += [Column(m, METRIC_HEADERS[m]) for m in metrics] + META_COLUMNS
+    columns += [Column(m, metric_header(m)) for m in metrics] + META_COLUMNS
     title = f"`{protocol}`: {info.title}" + (f" ({info.source})" if info.source else "")
 
     by_model: dict[str, list[RunRecord]] = {}
@@ -191,9 +238,26 @@ def protocol_table(
         rows += [measured_row(r, metrics, figures) for r in by_model[model]]
 
     notes = [f"{rep.method}: {rep.note}" for rep in reported if rep.note]
+    notes += _flow_footnotes(rows, runs)
     if any(r.oracle for r in runs):
         notes.append("† selected on the test fold (`--select oracle`): optimistic.")
     return Table(key=protocol, title=title, columns=columns, rows=rows, notes=notes)
+
+
+def _flow_footnotes(rows: list[dict[str, Cell]], runs: list[RunRecord]) -> list[str]:
+    """Mark each measured row of a flow model with the flow it read (one marker per distinct flow) and
+    return the notes that explain the markers."""
+    by_id = {r.run_id: r for r in runs}
+    notes: dict[str, str] = {}  # flow note → marker
+    for row in rows:
+        run = by_id.get(str(row.get("run"))) if row.get("kind") == "measured" else None
+        record = run.run.get("flow") if run is not None else None
+        if not isinstance(record, dict):
+            continue
+        note = flow_note(record)
+        marker = notes.setdefault(note, MARKERS[len(notes) % len(MARKERS)])
+        row["method"] = f"{row['method']} {marker}"
+    return [f"{marker} {note}" for note, marker in notes.items()]
 
 
 def per_class_table(protocol: str, runs: list[RunRecord]) -> Table | None:

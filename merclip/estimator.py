@@ -114,10 +114,10 @@ def _load_init(model: MerClip, init: str) -> None:
         converted = {k: v for k, v in report.converted.items() if not k.startswith("head.")}  # new classes
         log.info("init from %s:\n%s", path, report.summary())
     if not converted:
-        raise ValueError(f"{path}: no tensor of this checkpoint is a UniFormerV2 / MER-CLIP vision weight")
+        raise BadInputError(f"{path}: no tensor of this checkpoint is a UniFormerV2 / MER-CLIP vision weight")
     missing, unexpected = model.load_state_dict(converted, strict=False)
     if unexpected:
-        raise ValueError(f"{path}: tensors with no place in the model: {unexpected[:5]}...")
+        raise BadInputError(f"{path}: tensors with no place in the model: {unexpected[:5]}...")
 
 
 def check_init(size: str, init: str | None) -> None:
@@ -199,6 +199,10 @@ def build_network(
     """
     check_init(size, init)
     check_text(size, text, viclip_path)
+    if not variant.align and (text != "clip" or viclip_path):
+        raise OptionValueError(
+            f"-o text={text}: this model has no text branch (no AU alignment), so it cannot use a text tower"
+        )
     cfg = model_config(size, variant, onset_relative, drop_path)
     if size == "base":
         clip = load_clip_b16() if init in (None, "clip") or (variant.align and text == "clip") else None
@@ -264,6 +268,11 @@ def plan_estimator(
     init = options.get("init")
     check_init(size, init)
     check_text(size, options.get("text", "clip"), options.get("viclip_path"))
+    if not variant.align and ("text" in options or "viclip_path" in options):
+        raise OptionValueError(
+            f"-o text={options.get('text', 'clip')}: {name} has no text branch (no AU alignment), so it "
+            "cannot use a text tower"
+        )
     onset_relative = options.get("onset_relative")
     model_config(size, variant, onset_relative)  # refuses a bad onset_relative as the builder does
     training = variant_training(
@@ -420,7 +429,7 @@ def build_estimator(
             progressive_weights(epoch, cfg.epochs, w0=training.w0) if variant.progressive else (1.0, 1.0)
         )
         total = w_clip * align + w_cls * cls
-        return total, {"clip": align.item(), "cls": cls.item(), "w_clip": w_clip}
+        return total, {"clip": align.item(), "cls": cls.item(), "w_clip": w_clip, "w_cls": w_cls}
 
     return DeepEstimator(
         model,

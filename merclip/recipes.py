@@ -22,6 +22,8 @@ PREPARE: dict[str, dict[str, int]] = {"base": {"frames": 16, "size": 224}, "tiny
 # The authors trained on 2 GPUs × 8 clips; mmengine's auto_scale_lr multiplies each config's LR by
 # global batch / base batch (SPEC A.5).
 AUTHORS_GLOBAL_BATCH = 16
+# TSN sampling of the official CAS(ME)³ recipe: slots cached per segment (the test frame + 2 to draw from).
+TSN_POOL = 3
 # Loss constants of Eqs. 13–15 (SPEC A.4): focal γ, W (sum of the two weights), the end weight w_min.
 FOCAL_GAMMA, WEIGHT_SUM, W_MIN = 2.0, 2.0, 1.0
 
@@ -168,7 +170,7 @@ class Training:
             "weight_decay": t.weight_decay,
             "min_lr_ratio": t.min_lr_ratio,
             "grad_clip": t.grad_clip,
-            "sampler": "balanced" if t.balanced_sampler else "shuffle",
+            "batch_sampler": "balanced" if t.balanced_sampler else "shuffle",
             "flip": a.flip,
             "color_jitter": a.color_jitter,
             "augmix": a.augmix,
@@ -238,10 +240,9 @@ def resolve_training(
             crop = PREPARE.get(size, PREPARE["base"])["size"]
             prep["resize_short"] = round(crop * official.test_short / 224)
         if official.sampler == "uniform":
-            notes.append(
-                "TSN sampling: the cache holds the centre frame of each of the 16 segments, used in "
-                "training as well (the authors draw a random frame per segment in training)"
-            )
+            # the test frame and 2 training candidates per segment: exact for segments of <= 2 frames
+            # (clips up to 32 frames, about 1 s of CAS(ME)³ at 30 fps), spread evenly over longer ones
+            prep["pool"] = TSN_POOL
     return Training(
         recipe=recipe,
         config=official.config if official else None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -23,6 +23,8 @@ class ClipSet:
         labels: Integer labels ``[N]`` (``[N, K]`` 0/1 for AU detection protocols).
         class_names: Class (or AU) names in label order.
         flows: Optional per-clip flow features keyed by name (e.g. "flow" → ``[N_all, ...]``).
+        draw: For a pooled store (``[N_all, T, pool, H, W, 3]``, TSN with training candidates): the key
+            ``(seed, epoch)`` that draws one training frame per segment; None picks the test frame.
     """
 
     store: np.ndarray
@@ -31,6 +33,7 @@ class ClipSet:
     labels: np.ndarray
     class_names: tuple[str, ...]
     flows: dict[str, np.ndarray] | None = None
+    draw: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         self.rows = np.asarray(self.rows, dtype=np.int64)
@@ -47,7 +50,31 @@ class ClipSet:
     @property
     def clip_shape(self) -> tuple[int, int, int, int]:
         """``(T, H, W, 3)`` of one clip."""
-        return tuple(self.store.shape[1:])  # type: ignore[return-value]
+        shape = self.store.shape
+        return (shape[1], *shape[-3:]) if self.pooled else tuple(shape[1:])  # type: ignore[return-value]
+
+    @property
+    def pooled(self) -> bool:
+        """The store holds TSN candidates per segment (``Recipe.pool`` > 1)."""
+        return self.store.ndim == 6
+
+    def drawn(self, key: tuple[int, ...]) -> ClipSet:
+        """This set drawing training frames with ``key`` (e.g. ``(seed, epoch)``); itself when not pooled."""
+        return replace(self, draw=tuple(int(k) for k in key)) if self.pooled else self
+
+    def read_clip(self, row: int, out: np.ndarray) -> None:
+        """Copy store row ``row`` into ``out`` (``[T, H, W, 3]``): one contiguous copy, or for a pooled
+        store one candidate per segment (the test frame, or the draw of ``self.draw`` for this row)."""
+        if not self.pooled:
+            out[...] = self.store[row]
+            return
+        t, pool = self.store.shape[1:3]
+        if self.draw is None:
+            slot = np.zeros(t, dtype=np.int64)
+        else:  # a draw per (seed, epoch, clip): the same whichever path reads it, and on resume
+            slot = np.random.default_rng([*self.draw, int(row)]).integers(1, pool, size=t)
+        for i in range(t):
+            out[i] = self.store[row, i, slot[i]]
 
     @property
     def sample_ids(self) -> list[str]:
@@ -64,11 +91,11 @@ class ClipSet:
     def frames(self, idx: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
         """Clips ``idx`` (positions in this set; all when None) as ``[n, T, H, W, 3]`` uint8."""
         rows = self.rows if idx is None else self.rows[np.asarray(idx, dtype=np.int64)]
-        out = np.empty((len(rows), *self.store.shape[1:]), dtype=self.store.dtype)
+        out = np.empty((len(rows), *self.clip_shape), dtype=self.store.dtype)
         # One contiguous copy per clip straight into the output: fancy indexing a memmap would copy
         # every batch twice (measured ~1.5x slower on 16x224x224 clips).
         for j, r in enumerate(rows):
-            out[j] = self.store[r]
+            self.read_clip(r, out[j])
         return out
 
     def feature(self, name: str, idx: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
@@ -88,4 +115,5 @@ class ClipSet:
             labels=self.labels[idx],
             class_names=self.class_names,
             flows=self.flows,
+            draw=self.draw,
         )

@@ -68,3 +68,11 @@ def add_dataset(
 def dataset_entry(name: str) -> dict[str, Any] | None:
     """The recorded entry of ``name``, or None."""
     return registered_datasets().get(name)
+
+
+def set_dataset_entry(name: str, entry: dict[str, Any]) -> dict[str, Any]:
+    """Record ``entry`` as the whole entry of ``name`` (layouts with settings of their own use it)."""
+    entries = registered_datasets()
+    entries[name] = entry
+    atomic_write_text(_config_path(), json.dumps(entries, indent=2, sort_keys=True) + "\n")
+    return entry

@@ -19,11 +19,30 @@ class ParseResult:
 
     Attributes:
         samples: Every usable sample, in sheet order.
-        issues: Every odd row found on the way (nothing is dropped silently).
+        issues: Every odd row found on the way (nothing is dropped silently); samples whose emotion
+            is not a known word are added here on construction.
     """
 
     samples: list[Sample]
     issues: list[ValidationIssue]
+
+    def __post_init__(self) -> None:
+        # An emotion word no dataset uses ("grumpy", "happyness") would be dropped by every class map
+        # without a word; every parser's result reports it here, with its sheet row.
+        from mer.protocols.emotions import KNOWN
+
+        flagged = {(i.row, i.sample) for i in self.issues if i.field == "emotion"}
+        for s in self.samples:
+            if s.emotion and s.emotion not in KNOWN and (s.row, s.sample_id) not in flagged:
+                self.issues.append(
+                    ValidationIssue(
+                        s.row,
+                        s.sample_id,
+                        "emotion",
+                        f"unknown emotion {s.emotion!r} (known: {', '.join(sorted(KNOWN))}); "
+                        "emotion protocols drop this sample",
+                    )
+                )
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,9 @@ SYNONYMS: dict[str, str] = {
     "positive": "positive",
 }
 
+#: Every emotion name a sheet may carry once folded; anything else is a typo or a private label.
+KNOWN = frozenset(SYNONYMS.values())
+
 NEGATIVE = frozenset({"anger", "contempt", "disgust", "fear", "repression", "sadness"})
 
 
@@ -29,6 +32,11 @@ def canonical_emotion(text: object) -> str:
     """Fold a sheet's emotion cell to its canonical name (unknown words are kept, lower-cased)."""
     word = str(text).strip().lower()
     return SYNONYMS.get(word, word)
+
+
+def is_known_emotion(emotion: str) -> bool:
+    """True for a canonical emotion name (:data:`KNOWN`)."""
+    return emotion in KNOWN
 
 
 def three_class(emotion: str) -> str | None:

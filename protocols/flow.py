@@ -18,19 +18,21 @@ Where the onset and apex come from:
 - with the uniform sampler the apex is not at a fixed position, so it is estimated the same way among
   the T prepared frames: the one with the largest mean absolute grey difference from frame 0.
 
-Flow method: OpenCV's Dual TV-L1 when the build has it (``opencv-contrib``), Farnebäck otherwise
-(``method="auto"``); scikit-image's TV-L1 on request (``"tvl1-skimage"``: the papers' algorithm, but
-about 50× slower than Farnebäck on a CPU). ``auto`` is resolved before hashing, so caches made with
-different algorithms never mix.
+Flow method: OpenCV's Dual TV-L1 (``tvl1``, the default: the algorithm OFF-ApexNet, STSTNet and HTNet
+used), Farnebäck (``farneback``, ~50× cheaper, only when asked) or scikit-image's TV-L1
+(``tvl1-skimage``). The method and every parameter of it are part of the cache key and of each run's
+record; a method this machine cannot run (OpenCV without its contrib module has no TV-L1) is an error,
+never replaced by another one.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -40,8 +42,49 @@ from mer.protocols.clipset import ClipSet
 from mer.protocols.io import atomic_write_json, stable_hash
 from mer.protocols.prepare import PreparedSet, Recipe
 
-FLOW_VERSION = 1
-FLOW_METHODS = ("auto", "tvl1", "farneback", "tvl1-skimage")
+FLOW_VERSION = 2
+DEFAULT_METHOD = "tvl1"
+#: Method → its parameters and their defaults (OpenCV's and scikit-image's own defaults; Farnebäck's are
+#: mer's: a pyramid of 3 levels at scale 0.5 reaches motions of ~10 px, a 15 px window averages the
+#: sensor noise of a face crop while keeping local motions, a brow or a lip corner, apart).
+METHOD_PARAMS: dict[str, dict[str, float | int]] = {
+    "tvl1": {
+        "tau": 0.25,
+        "lambda": 0.15,
+        "theta": 0.3,
+        "nscales": 5,
+        "warps": 5,
+        "epsilon": 0.01,
+        "inner_iterations": 30,
+        "outer_iterations": 10,
+        "scale_step": 0.8,
+        "gamma": 0.0,
+        "median_filtering": 5,
+    },
+    "farneback": {
+        "pyr_scale": 0.5,
+        "levels": 3,
+        "winsize": 15,
+        "iterations": 3,
+        "poly_n": 5,
+        "poly_sigma": 1.2,
+    },
+    "tvl1-skimage": {"attachment": 15.0, "tightness": 0.3, "num_warp": 5, "num_iter": 10, "tol": 1e-4},
+}
+FLOW_METHODS = tuple(METHOD_PARAMS)
+METHOD_TITLES = {
+    "tvl1": "OpenCV Dual TV-L1",
+    "farneback": "OpenCV Farnebäck",
+    "tvl1-skimage": "scikit-image TV-L1",
+}
+
+
+class FlowMethodError(OptionValueError):
+    """A flow method or parameter mer does not know."""
+
+
+class FlowUnavailableError(UnavailableError):
+    """A flow method this installation cannot run (TV-L1 without OpenCV's contrib module)."""
 
 
 @dataclass(frozen=True)
@@ -49,27 +92,94 @@ class FlowConfig:
     """How the onset → apex motion image is made; every field is part of the cache key.
 
     Attributes:
-        method: "auto" (TV-L1 when OpenCV has it, else Farnebäck), "tvl1", "farneback",
-            "tvl1-skimage".
+        method: "tvl1" (default), "farneback" or "tvl1-skimage".
         side: Side of the cached flow image; flow is computed at the prepared resolution and
             area-averaged down to it (models resize or crop further, e.g. to 28×28).
+        params: Parameters of the method, as ``(name, value)`` pairs; :meth:`resolved` fills in every
+            default, so the record and the cache key always hold the complete set.
     """
 
-    method: str = "auto"
+    method: str = DEFAULT_METHOD
     side: int = 56
+    params: tuple[tuple[str, float | int], ...] = ()
 
     def resolved(self) -> FlowConfig:
-        """The same config with ``auto`` replaced by the algorithm this machine will use."""
-        if self.method not in FLOW_METHODS:
-            raise OptionValueError(
+        """The same config with every parameter of the method spelled out, sorted by name.
+
+        Raises:
+            FlowMethodError: an unknown method or parameter.
+        """
+        if self.method not in METHOD_PARAMS:
+            raise FlowMethodError(
                 f"flow method must be one of {', '.join(FLOW_METHODS)}, not {self.method!r}"
             )
-        if self.method == "auto":
-            return replace(self, method="tvl1" if tvl1_available() else "farneback")
-        return self
+        defaults = METHOD_PARAMS[self.method]
+        given = dict(self.params)
+        unknown = sorted(set(given) - set(defaults))
+        if unknown:
+            raise FlowMethodError(
+                f"flow method {self.method} has no parameter(s) {', '.join(unknown)} "
+                f"(it has {', '.join(defaults)})"
+            )
+        merged = {k: type(v)(given.get(k, v)) for k, v in defaults.items()}
+        return replace(self, params=tuple(sorted(merged.items())))
+
+    def to_json(self) -> dict[str, Any]:
+        """The resolved config as recorded in run.json and beside the cache."""
+        r = self.resolved()
+        return {"method": r.method, "side": r.side, "params": dict(r.params)}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> FlowConfig:
+        """Inverse of :meth:`to_json`."""
+        return cls(str(d["method"]), int(d["side"]), tuple(sorted(dict(d.get("params") or {}).items())))
+
+    def tag(self) -> str:
+        """``""`` for the default flow, else a short run-id part: ``flow-farneback``, plus a hash of the
+        parameters when they differ from the method's defaults."""
+        r = self.resolved()
+        if r == FlowConfig().resolved():
+            return ""
+        same = r.params == FlowConfig(r.method).resolved().params
+        return f"flow-{r.method}" + (
+            "" if same and r.side == FlowConfig.side else "-" + stable_hash(r.to_json(), 6)
+        )
+
+    def describe(self) -> str:
+        """One line: method, non-default parameters, cache side (leaderboard footnotes, progress)."""
+        r = self.resolved()
+        defaults = METHOD_PARAMS[r.method]
+        changed = [f"{k}={v}" for k, v in r.params if v != defaults[k]]
+        extra = f"; {', '.join(changed)}" if changed else "; default parameters"
+        return f"{r.method} ({METHOD_TITLES[r.method]}{extra}), cached at {r.side}×{r.side}"
 
 
-def _opencv_tvl1_factory() -> Callable[[], object] | None:
+def is_flow_setting(key: str) -> bool:
+    """Whether a preparation override (``--prep KEY=VALUE``) is a flow setting: ``flow``, ``flow_side``,
+    ``flow.NAME``."""
+    return key in ("flow", "flow_side") or key.startswith("flow.")
+
+
+def flow_config(settings: Mapping[str, Any] | None) -> FlowConfig:
+    """A :class:`FlowConfig` from user settings: ``flow`` / ``method`` (the method), ``side`` or
+    ``flow_side``, and any parameter of the method as ``NAME`` or ``flow.NAME``.
+
+    Raises:
+        FlowMethodError: an unknown method, parameter or setting.
+    """
+    method, side, params = DEFAULT_METHOD, FlowConfig.side, {}
+    for key, value in (settings or {}).items():
+        name = key[len("flow.") :] if key.startswith("flow.") else key
+        if name in ("flow", "method"):
+            method = str(value)
+        elif name in ("side", "flow_side"):
+            side = int(value)
+        else:
+            params[name] = value
+    return FlowConfig(method, side, tuple(sorted(params.items()))).resolved()
+
+
+def _opencv_tvl1_factory() -> Callable[..., object] | None:
     optflow = getattr(cv2, "optflow", None)
     if optflow is not None and hasattr(optflow, "DualTVL1OpticalFlow_create"):
         return optflow.DualTVL1OpticalFlow_create
@@ -77,33 +187,73 @@ def _opencv_tvl1_factory() -> Callable[[], object] | None:
 
 
 def tvl1_available() -> bool:
-    """Whether this OpenCV build has Dual TV-L1 (``opencv-contrib-python``; the headless wheel lacks it)."""
+    """Whether this OpenCV build has Dual TV-L1 (the contrib wheels have it; the plain ones do not)."""
     return _opencv_tvl1_factory() is not None
 
 
-def dense_flow(onset: np.ndarray, apex: np.ndarray, method: str = "farneback") -> np.ndarray:
+def require_method(method: str) -> None:
+    """Check that ``method`` can run here.
+
+    Raises:
+        FlowMethodError: unknown method.
+        FlowUnavailableError: TV-L1 asked for and OpenCV has no contrib module.
+    """
+    if method not in METHOD_PARAMS:
+        raise FlowMethodError(f"flow method must be one of {', '.join(FLOW_METHODS)}, not {method!r}")
+    if method == "tvl1" and not tvl1_available():
+        raise FlowUnavailableError(
+            f"flow method tvl1 needs OpenCV's contrib module (cv2.optflow), which this OpenCV "
+            f"{cv2.__version__} lacks: install 'opencv-contrib-python-headless<5' (and remove "
+            "opencv-python*), or ask for another method explicitly (--flow farneback)"
+        )
+
+
+def dense_flow(
+    onset: np.ndarray, apex: np.ndarray, method: str = DEFAULT_METHOD, params: Mapping[str, Any] | None = None
+) -> np.ndarray:
     """Dense flow from ``onset`` to ``apex`` (uint8 grey images), ``[H, W, 2]`` float32 (u, v) in pixels.
 
     A point at ``(x, y)`` in the onset is at ``(x + u, y + v)`` in the apex: u > 0 is a motion to
-    the right, v > 0 a motion down.
-    """
-    if method == "tvl1":
-        factory = _opencv_tvl1_factory()
-        if factory is None:
-            raise UnavailableError(
-                "OpenCV TV-L1 needs opencv-contrib-python; use 'farneback' or 'tvl1-skimage'"
-            )
-        return factory().calc(onset, apex, None).astype(np.float32)
-    if method == "farneback":
-        # Pyramid of 3 levels at scale 0.5 reaches motions of ~10 px; a 15 px window averages the
-        # sensor noise of a face crop while keeping local motions (a brow, a lip corner) apart.
-        return cv2.calcOpticalFlowFarneback(onset, apex, None, 0.5, 3, 15, 3, 5, 1.2, 0).astype(np.float32)
-    if method == "tvl1-skimage":
-        from skimage.registration import optical_flow_tvl1
+    the right, v > 0 a motion down. ``params`` override the method's defaults (:data:`METHOD_PARAMS`).
 
-        v, u = optical_flow_tvl1(onset.astype(np.float32) / 255.0, apex.astype(np.float32) / 255.0)
-        return np.stack([u, v], -1).astype(np.float32)
-    raise OptionValueError(f"unknown flow method {method!r}")
+    Raises:
+        FlowMethodError: unknown method or parameter.
+        FlowUnavailableError: a method this installation cannot run.
+    """
+    require_method(method)
+    p = dict(FlowConfig(method, params=tuple(sorted((params or {}).items()))).resolved().params)
+    if method == "tvl1":
+        algo = _opencv_tvl1_factory()(  # type: ignore[misc]
+            p["tau"],
+            p["lambda"],
+            p["theta"],
+            p["nscales"],
+            p["warps"],
+            p["epsilon"],
+            p["inner_iterations"],
+            p["outer_iterations"],
+            p["scale_step"],
+            p["gamma"],
+            p["median_filtering"],
+        )
+        return algo.calc(onset, apex, None).astype(np.float32)
+    if method == "farneback":
+        return cv2.calcOpticalFlowFarneback(
+            onset,
+            apex,
+            None,
+            p["pyr_scale"],
+            p["levels"],
+            p["winsize"],
+            p["iterations"],
+            p["poly_n"],
+            p["poly_sigma"],
+            0,
+        ).astype(np.float32)
+    from skimage.registration import optical_flow_tvl1
+
+    v, u = optical_flow_tvl1(onset.astype(np.float32) / 255.0, apex.astype(np.float32) / 255.0, **p)
+    return np.stack([u, v], -1).astype(np.float32)
 
 
 def optical_strain(u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -142,8 +292,8 @@ def flow_features(onset: np.ndarray, apex: np.ndarray, cfg: FlowConfig) -> np.nd
     pixels of the ``side``-sized output grid (so their size does not depend on the prepared
     resolution); strain is dimensionless.
     """
-    method = cfg.resolved().method
-    flow = dense_flow(_grey(onset), _grey(apex), method)
+    cfg = cfg.resolved()
+    flow = dense_flow(_grey(onset), _grey(apex), cfg.method, dict(cfg.params))
     u, v = flow[..., 0], flow[..., 1]
     strain = optical_strain(u, v)
     h, w = u.shape
@@ -158,8 +308,9 @@ def flow_features(onset: np.ndarray, apex: np.ndarray, cfg: FlowConfig) -> np.nd
 
 
 def flow_cache_path(prepared: PreparedSet, cfg: FlowConfig) -> Path:
-    """``<prepared>/flow_<key>.npy``; the key hashes the resolved flow config and the code version."""
-    key = stable_hash({"v": FLOW_VERSION, **asdict(cfg.resolved())})
+    """``<prepared>/flow_<key>.npy``; the key hashes the method, its parameters, the side and the code
+    version."""
+    key = stable_hash({"v": FLOW_VERSION, **cfg.to_json()})
     return prepared.path / f"flow_{key}.npy"
 
 
@@ -181,11 +332,12 @@ def ensure_flow(
     path = flow_cache_path(prepared, cfg)
     if path.exists():
         return np.load(path, mmap_mode="r")
+    require_method(cfg.method)  # before any work: a missing method is an error, never a swap
     n = len(prepared.samples)
     # A per-process temporary name: two processes computing the same cache never write one file.
     tmp = path.with_name(f"{path.stem}.partial{os.getpid()}.npy")
     _compute(prepared, cfg, tmp, workers, progress)
-    atomic_write_json(path.with_suffix(".json"), {"flow": asdict(cfg), "version": FLOW_VERSION, "n": n})
+    atomic_write_json(path.with_suffix(".json"), {"flow": cfg.to_json(), "version": FLOW_VERSION, "n": n})
     os.replace(tmp, path)
     return np.load(path, mmap_mode="r")
 

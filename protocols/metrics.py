@@ -78,3 +78,23 @@ def per_fold_summary(
         for k in keys:
             values[k].append(r[k])
     return {k: {"mean": float(np.mean(v)), "std": float(np.std(v))} for k, v in values.items()}
+
+
+def per_part_metrics(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    parts: np.ndarray,
+    classes: Sequence[str],
+    order: Sequence[str] = (),
+) -> dict[str, dict[str, Any]]:
+    """UF1, UAR, ACC and sample count of each part of a composite set (MEGC2019's per-dataset figures),
+    each computed over that part's concatenated predictions. Parts in ``order`` first, then the others
+    alphabetically; a part with no sample is left out."""
+    found = set(np.unique(parts).tolist())
+    names = [p for p in order if p in found] + sorted(found - set(order))
+    out = {}
+    for name in names:
+        m = parts == name
+        r = emotion_metrics(y_true[m], y_pred[m], classes)
+        out[name] = {k: r[k] for k in ("uf1", "uar", "acc", "wf1", "n_samples")}
+    return out

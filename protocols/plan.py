@@ -21,6 +21,7 @@ from typing import Any
 from mer.errors import OptionValueError
 from mer.protocols.config import dataset_entry
 from mer.protocols.faces import ALIGNERS, aligner_chain
+from mer.protocols.flow import is_flow_setting
 from mer.protocols.io import stable_hash
 from mer.protocols.prepare import Recipe
 from mer.protocols.protocol import PROTOCOLS, Protocol
@@ -52,14 +53,15 @@ def prep_overrides(items: list[str] | None, **flags: Any) -> dict[str, Any]:
         key, value = item.split("=", 1)
         out[PREP_ALIASES.get(key.strip(), key.strip())] = value.strip()
     out.update({PREP_ALIASES.get(k, k): v for k, v in flags.items() if v is not None})
-    unknown = sorted(set(out) - set(names))
+    # Flow settings (flow=farneback, flow.lambda=0.3) are preparation too; RunConfig routes them.
+    unknown = sorted(k for k in set(out) - set(names) if not is_flow_setting(k))
     if unknown:
         raise OptionValueError(
-            f"unknown preparation key(s) {', '.join(unknown)}; keys: {', '.join(sorted(names))} "
-            "(--image-size is size)"
+            f"unknown preparation key(s) {', '.join(unknown)}; keys: {', '.join(sorted(names))}, "
+            "flow, flow_side, flow.PARAM (--image-size is size)"
         )
     for key, value in list(out.items()):
-        if key in ("frames", "size", "resize_short"):
+        if key in ("frames", "size", "resize_short", "pool"):
             if value in ("none", "None", "") and key == "resize_short":
                 out[key] = None
                 continue
@@ -86,6 +88,8 @@ def check_recipe(recipe: Recipe, sources: dict[str, str]) -> None:
         raise bad("on_align_failure", "full-frame or error")
     if recipe.sampler == "keyframe" and recipe.frames < 3:
         raise bad("frames", "key-frame sampling keeps onset, apex and offset: at least 3")
+    if recipe.pool > 1 and recipe.sampler != "uniform":
+        raise bad("pool", "training candidates per segment go with --sampler uniform (TSN)")
     if recipe.resize_short is not None and recipe.resize_short < recipe.size:
         raise bad("resize_short", f"smaller than the crop size {recipe.size}")
 
@@ -113,7 +117,16 @@ def resolve_preparation(
         values = {k: v for k, v in layer.items() if v is not None or name == "user"}
         recipe = replace(recipe, **values)
         sources.update(dict.fromkeys(values, name))
+    if recipe.pool > 1 and recipe.sampler != "uniform" and sources["pool"] != "user":
+        # a layer above the one asking for TSN candidates chose another sampler: they are moot
+        recipe = replace(recipe, pool=1)
+        sources["pool"] = f"{sources['sampler']} (sampler {recipe.sampler})"
     check_recipe(recipe, sources)
+    if recipe.pool > 1 and spec.inputs != "frames":
+        raise OptionValueError(
+            f"preparation pool={recipe.pool} (set by {sources['pool']}): model {spec.name} reads "
+            f"{spec.inputs}, made from one frame per position; use pool=1"
+        )
     return recipe, sources
 
 
@@ -132,6 +145,7 @@ class RunPlan:
         model_plan: The model's resolved training recipe and init.
         run_id: The run folder name the same command finds and resumes.
         notes: What differs from what was asked (printed and recorded).
+        flow: Flow models' optical flow (method and parameters, or the flow images), else None.
     """
 
     model: str
@@ -148,6 +162,7 @@ class RunPlan:
     seed: int = 0
     folds: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    flow: dict[str, Any] | None = None
 
     def record(self) -> dict[str, Any]:
         """What run.json keeps of the plan (everything that shapes the number, beside the recipe)."""
@@ -191,6 +206,7 @@ class RunPlan:
             "seed": self.seed,
             "folds": self.folds,
             "notes": self.notes,
+            "flow": self.flow,
         }
 
 
@@ -253,7 +269,20 @@ def plan_run(config: Any, run_id: str | None = None) -> RunPlan:
         seed=config.seed,
         folds=config.folds,
         options=options,
+        flow=_flow_plan(spec, protocol, config),
     )
+
+
+def _flow_plan(spec: ModelSpec, protocol: Protocol, config: Any) -> dict[str, Any] | None:
+    """The optical flow a flow model will read: the registered flow images, or the method to compute."""
+    if spec.inputs != "flow":
+        return None
+    from mer.protocols.flow_images import LAYOUT, registered_spec
+
+    images = registered_spec(protocol.dataset)
+    if images is not None:
+        return {"method": LAYOUT, "folder": images[0]["root"], **images[1].to_json()}
+    return config.flow_config().to_json()
 
 
 def format_plan(plan: dict[str, Any]) -> str:
@@ -274,6 +303,8 @@ def format_plan(plan: dict[str, Any]) -> str:
     lines.append("training")
     for key, value in plan["training"].items():
         lines.append(f"  {key:<17} {json_text(value)}")
+    if plan.get("flow"):
+        lines.append(f"flow         {json_text(plan['flow'])}")
     init = plan.get("init")
     if init:
         lines.append(f"init         {init['init']}")

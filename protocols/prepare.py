@@ -27,12 +27,12 @@ from mer.errors import MissingInputError
 from mer.protocols.clipset import ClipSet
 from mer.protocols.config import dataset_entry, mer_home
 from mer.protocols.datasets import DATASETS, DatasetSpec
-from mer.protocols.faces import ALIGNERS, aligner_chain
+from mer.protocols.faces import ALIGNERS, DETECT_MARGIN, DETECT_SHIFT, aligner_chain
 from mer.protocols.io import atomic_write_json, file_sha256, stable_hash
 from mer.protocols.layouts import LAYOUTS, FrameError, read_rgb
 from mer.protocols.protocol import Protocol
 from mer.protocols.sample import AnnotationError, Sample, ValidationIssue
-from mer.protocols.sampling import SAMPLERS
+from mer.protocols.sampling import SAMPLERS, uniform_pool_indices
 
 CACHE_VERSION = 1
 
@@ -49,6 +49,10 @@ class Recipe:
         sampler: "keyframe" (SPEC A.1) or "uniform" (TSN segments).
         align: Face cropping: "none", "detect" (Haar cascade on the onset), "landmarks".
         on_align_failure: "full-frame" (use the whole frame and report it) or "error".
+        pool: With the uniform sampler, frames cached per TSN segment (1: the centre only): slot 0 is
+            the test frame, the others the frames training draws from
+            (:func:`~mer.protocols.sampling.uniform_pool_indices`); the cache is then
+            ``[N, T, pool, S, S, 3]`` and :class:`ClipSet` picks.
     """
 
     frames: int = 16
@@ -57,9 +61,13 @@ class Recipe:
     sampler: str = "keyframe"
     align: str = "none"
     on_align_failure: str = "full-frame"
+    pool: int = 1
 
     def key(self) -> dict[str, Any]:
-        return asdict(self)
+        key = asdict(self)
+        if key["pool"] == 1:  # caches made before the field existed keep their key
+            del key["pool"]
+        return key
 
 
 @dataclass
@@ -117,6 +125,8 @@ def cache_dir(dataset: str, recipe: Recipe, sheet: Path, root: Path) -> Path:
     chain, skipped = aligner_chain(recipe.align)
     if skipped:  # the landmark crop could not run: installing dlib later must not reuse these crops
         content["aligners"] = chain
+    if "detect" in chain:  # the detector's box geometry: caches cropped with another one are not reused
+        content["detect_box"] = [DETECT_MARGIN, DETECT_SHIFT]
     key = stable_hash(content)
     return mer_home() / "prepared" / dataset / key
 
@@ -175,8 +185,12 @@ def _prepare_one(
     if apex is None:
         apex = estimate_apex(frames, onset, offset)
         extras["apex_estimated"] = apex
-    numbers = SAMPLERS.get(recipe.sampler)(onset, apex, offset, recipe.frames)
-    imgs = [read_rgb(_pick(frames, n, sample, root)) for n in numbers]
+    if recipe.pool > 1:  # TSN with its training candidates, segment-major (the store is 6-D)
+        numbers = [n for seg in uniform_pool_indices(onset, offset, recipe.frames, recipe.pool) for n in seg]
+    else:
+        numbers = SAMPLERS.get(recipe.sampler)(onset, apex, offset, recipe.frames)
+    read = {n: read_rgb(_pick(frames, n, sample, root)) for n in dict.fromkeys(numbers)}
+    imgs = [read[n] for n in numbers]
     issue = None
     chain = chain or [recipe.align]
     box, used = None, None
@@ -199,7 +213,10 @@ def _prepare_one(
         h, w = imgs[0].shape[:2]
         box = (0, 0, w, h)
         extras["align_fallback"] = "full-frame"
-    clip = np.stack([crop_and_resize(im, box, recipe) for im in imgs])
+    crops = {n: crop_and_resize(read[n], box, recipe) for n in read}
+    clip = np.stack([crops[n] for n in numbers])
+    if recipe.pool > 1:
+        clip = clip.reshape(recipe.frames, recipe.pool, *clip.shape[1:])
     if extras != sample.extras:
         sample = Sample(**{**sample.__dict__, "extras": extras})
     return clip, sample, issue
@@ -237,6 +254,9 @@ def prepare(
             )
         root = Path(entry["root"])
     root = Path(root)
+    recorded = dataset_entry(dataset) or {}
+    if recorded.get("layout") and Path(recorded["root"]).resolve() == root.resolve():
+        LAYOUTS.get(recorded["layout"])(root, None)  # flow images: no frames to prepare (says so)
     sheet = resolve_sheet(spec, root, annotations)
     out = cache_dir(dataset, recipe, sheet, root)
     if (out / "meta.json").exists():
@@ -254,7 +274,8 @@ def prepare(
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    shape = (len(samples), recipe.frames, recipe.size, recipe.size, 3)
+    pool = (recipe.pool,) if recipe.pool > 1 else ()
+    shape = (len(samples), recipe.frames, *pool, recipe.size, recipe.size, 3)
     store = np.lib.format.open_memmap(tmp / "frames.npy", mode="w+", dtype=np.uint8, shape=shape)
     final_samples: list[Sample] = list(samples)
     issues = list(parsed.issues)

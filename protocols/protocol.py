@@ -48,6 +48,10 @@ class Protocol:
         reference: Where the definition comes from (paper table).
         targets_of: For task "au": a kept sample → its 0/1 target per class (AU) in ``classes`` order;
             ``label_of`` then only decides which samples are kept.
+        part_of: For a composite benchmark, a subject (as in the predictions) → the source dataset it
+            belongs to; metrics are then also reported per part (MEGC2019: CASME II, SAMM, SMIC), in
+            ``parts`` order.
+        parts: The parts' names in display order.
     """
 
     name: str
@@ -65,6 +69,8 @@ class Protocol:
     expected_folds: int | None = None
     extras: dict = field(default_factory=dict, hash=False, compare=False)
     targets_of: Callable[[Sample], np.ndarray] | None = field(default=None, compare=False)
+    part_of: Callable[[str], str] | None = field(default=None, compare=False)
+    parts: tuple[str, ...] = ()
 
     @property
     def num_classes(self) -> int:
@@ -104,7 +110,13 @@ class Protocol:
                 test = np.flatnonzero(subjects == subj)
                 train = np.flatnonzero(subjects != subj)
                 out.append(
-                    Fold(i, f"sub{subj}" if not str(subj).startswith("sub") else str(subj), train, test)
+                    # A composite's subject ("casme2/sub02") already names itself.
+                    Fold(
+                        i,
+                        str(subj) if str(subj).startswith("sub") or "/" in str(subj) else f"sub{subj}",
+                        train,
+                        test,
+                    )  # fmt: skip
                 )
             return out
         if self.kind == "split":

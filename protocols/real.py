@@ -22,6 +22,8 @@ from mer.protocols.sheets.megc2019 import parse_megc2019
 from mer.protocols.sheets.samm import parse_samm
 
 TABLE_III = "MER-CLIP (Table III)"
+#: MEGC2019 reports the composite's parts in this order (CASME II, SAMM, SMIC).
+MEGC2019_PARTS = ("casme2", "samm", "smic")
 
 CASME2 = register_dataset(
     DatasetSpec(
@@ -164,7 +166,15 @@ _LOSO = [
         "MEGC2019 composite (SMIC-HS+CASME II+SAMM), LOSO, 3 classes",
     ),
 ]
+
+
+def _source_dataset(subject: str) -> str:
+    """The composite's subject ``casme2/sub01`` → its source dataset ``casme2`` (see the MEGC2019 parser)."""
+    return subject.split("/", 1)[0] if "/" in subject else "unknown"
+
+
 for _name, _ds, _classes, _label_of, _folds, _desc in _LOSO:
+    composite = _ds == "megc2019"
     register_protocol(
         Protocol(
             name=_name,
@@ -173,8 +183,10 @@ for _name, _ds, _classes, _label_of, _folds, _desc in _LOSO:
             label_of=_label_of,
             kind="loso",
             description=_desc,
-            reference="MEGC2019 (combined_3class_gt.csv)" if _ds == "megc2019" else TABLE_III,
+            reference="MEGC2019 (combined_3class_gt.csv)" if composite else TABLE_III,
             expected_folds=_folds,
+            part_of=_source_dataset if composite else None,
+            parts=MEGC2019_PARTS if composite else (),
         )
     )
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import json
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -26,13 +27,17 @@ import pandas as pd
 
 from mer.errors import MissingInputError, NonFiniteError, OptionValueError, UsageError
 from mer.protocols.clipset import ClipSet
+from mer.protocols.flow import FlowConfig, FlowMethodError, flow_config, is_flow_setting, require_method
 from mer.protocols.io import atomic_write_json, atomic_write_text, stable_hash
-from mer.protocols.metrics import emotion_metrics, per_fold_summary
+from mer.protocols.metrics import emotion_metrics, per_fold_summary, per_part_metrics
 from mer.protocols.prepare import PreparedSet, Recipe, prepare
 from mer.protocols.protocol import PROTOCOLS, Fold, Protocol, parse_folds
+from mer.protocols.selection import check_selection
 from mer.registry import Registry
+from mer.resources import available_cores
 from mer.zoo import distributed
 from mer.zoo.api import MODELS, ModelSpec, Predictions
+from mer.zoo.watch import EpochLog, epoch_log
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,22 @@ class TaskHooks:
     metrics: Callable[[pd.DataFrame, Protocol], dict[str, Any]]
     fold_frame: Callable[[Fold, ClipSet, Predictions, tuple[str, ...]], pd.DataFrame]
 
+
+log = logging.getLogger("mer.runner")
+_CURRENT_FOLD: list[str] = []  # the fold this process is training, named in the training loop's lines
+
+
+class _FoldPrefix(logging.Filter):
+    """Prefixes the training loop's per-epoch lines with the fold they belong to."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _CURRENT_FOLD and not getattr(record, "mer_fold", None):
+            record.mer_fold = _CURRENT_FOLD[-1]
+            record.msg = f"{_CURRENT_FOLD[-1]}: {record.msg}"
+        return True
+
+
+logging.getLogger("mer.train").addFilter(_FoldPrefix())
 
 # Task name → its hooks; "emotion" is registered below, other tasks (AU detection) register themselves.
 TASKS: Registry[TaskHooks] = Registry("task")
@@ -71,6 +92,11 @@ class RunConfig:
         recipe: Preparation overrides (frames, size, sampler, align...).
         options: Model options passed to its builder.
         save_weights: "none", "last" (the last fold's model) or "all".
+        allow_dropped: Run even when the protocol drops samples with an unknown emotion or leaves a
+            class empty (:mod:`mer.protocols.selection`); recorded in run.json.
+        flow: Optical-flow settings of flow models (``{"flow": "farneback"}``, parameters by name; see
+            :func:`mer.protocols.flow.flow_config`); empty = TV-L1 with its defaults. Keys ``flow`` and
+            ``flow.*`` given among the preparation overrides (``--prep flow=farneback``) move here.
     """
 
     model: str
@@ -82,6 +108,18 @@ class RunConfig:
     recipe: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     save_weights: str = "none"
+    allow_dropped: bool = False
+    flow: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        moved = {k: v for k, v in self.recipe.items() if is_flow_setting(k)}
+        if moved:
+            self.recipe = {k: v for k, v in self.recipe.items() if k not in moved}
+            self.flow = {**moved, **self.flow}
+
+    def flow_config(self) -> FlowConfig:
+        """The resolved optical-flow settings (TV-L1 with its defaults unless asked otherwise)."""
+        return flow_config(self.flow)
 
     def run_id(self, size: str, prep: str | None = None) -> str:
         """Readable and deterministic, so that the same command finds and resumes its run.
@@ -95,6 +133,8 @@ class RunConfig:
         if self.options:
             # Options (--init, recipe switches) change the numbers: their hash keeps runs apart.
             parts.append("opt-" + stable_hash(self.options, 8))
+        if self.flow and self.flow_config().tag():
+            parts.append(self.flow_config().tag())  # another flow is another input: a run of its own
         if prep:
             parts.append("prep-" + prep)
         if self.folds:
@@ -199,6 +239,87 @@ def load_protocol_data(
     return prepared, prepared.clipset(protocol)
 
 
+def check_flow_request(config: RunConfig, spec: ModelSpec) -> FlowConfig | None:
+    """The flow a run of ``spec`` computes (None for a model without flow input), checked before any work.
+
+    Raises:
+        FlowMethodError: flow settings given to a model that reads no flow.
+        FlowUnavailableError: the method cannot run here (TV-L1 without OpenCV's contrib module).
+    """
+    if spec.inputs != "flow":
+        if config.flow:
+            raise FlowMethodError(
+                f"model {spec.name} does not read optical flow: --flow / --prep flow=... apply to "
+                "flow models (off-apexnet, ststnet, htnet) only"
+            )
+        return None
+    from mer.protocols.flow_images import registered_spec
+
+    flow = config.flow_config()
+    if registered_spec(PROTOCOLS.get(config.protocol).dataset) is None:
+        require_method(flow.method)  # a missing method is an error, never a swap
+    return flow
+
+
+@dataclass
+class RunInputs:
+    """What a run's models read.
+
+    Attributes:
+        source: Where the inputs live (the prepared cache, or the flow-image folder).
+        clips: The protocol's clips (the flow attached for flow models).
+        flow: The record of the flow (method and parameters, or the flow images), None without flow.
+        alignment: How the face crop was made (empty for flow images).
+        samples: Every prepared sample, the protocol's or not (to tell what its class map drops).
+    """
+
+    source: Path
+    clips: ClipSet
+    flow: dict[str, Any] | None = None
+    alignment: dict[str, Any] = field(default_factory=dict)
+    samples: list[Any] = field(default_factory=list)
+
+
+def load_run_inputs(
+    protocol: Protocol,
+    spec: ModelSpec,
+    recipe: Recipe,
+    flow: FlowConfig | None,
+    progress: Callable[[int, int], None] | None = None,
+) -> RunInputs:
+    """The prepared clips (with the onset → apex flow attached for flow models), or, for a dataset
+    added as flow images, those images.
+
+    Raises:
+        FlowMethodError: a flow-image dataset with a model that needs frames, or with flow settings
+            (the images are the flow).
+    """
+    from mer.protocols.flow_images import flow_image_clips
+
+    loaded = flow_image_clips(protocol, progress)
+    if loaded is not None:
+        images, clips = loaded
+        if flow is None:
+            raise FlowMethodError(
+                f"dataset {protocol.dataset} was added as flow images ({images.folder}): model {spec.name} "
+                "needs frames; only the flow models (off-apexnet, ststnet, htnet) run on it"
+            )
+        if flow != flow_config({}):
+            raise FlowMethodError(
+                f"dataset {protocol.dataset} was added as flow images: their flow is used as it is, "
+                f"so a flow setting ({flow.tag()}) has nothing to change"
+            )
+        return RunInputs(images.folder, clips, images.record())
+    prepared, clips = load_protocol_data(protocol, recipe, progress)
+    if flow is None:
+        return RunInputs(prepared.path, clips, None, prepared.alignment, prepared.samples)
+    from mer.protocols.flow import attach_flow
+
+    # onset→apex flow + strain, cached beside the frames, computed once
+    flowed = attach_flow(prepared, clips, flow)
+    return RunInputs(prepared.path, flowed, flow.to_json(), prepared.alignment, prepared.samples)
+
+
 def _fold_frame(fold: Fold, test: ClipSet, pred: Predictions, classes: tuple[str, ...]) -> pd.DataFrame:
     probs = np.asarray(pred.probs, dtype=np.float64)
     labels = np.asarray(pred.labels)
@@ -243,6 +364,9 @@ def _emotion_metrics(pred: pd.DataFrame, protocol: Protocol) -> dict[str, Any]:
     yt, yp, folds = (pred[c].to_numpy() for c in ("y_true", "y_pred", "fold"))
     m = emotion_metrics(yt, yp, protocol.classes)
     m["per_fold"] = per_fold_summary(yt, yp, folds, protocol.classes)
+    if protocol.part_of is not None:  # a composite set: each source dataset's figures as well
+        parts = np.asarray([protocol.part_of(str(s)) for s in pred["subject"]])
+        m["per_dataset"] = per_part_metrics(yt, yp, parts, protocol.classes, protocol.parts)
     return m
 
 
@@ -285,15 +409,18 @@ def _fit_predict_fold(
     fold: Fold,
     weights: Path | None,
     work_dir: Path | None = None,
+    watch: EpochLog | None = None,
 ) -> tuple[pd.DataFrame, int, int]:
     """Train and test one fold; returns its predictions table and the train / test sizes.
 
     ``work_dir`` is the fold's checkpoint folder, handed to deep models whose builder takes one, so
-    that a killed run resumes mid-fold; it is removed once the fold has been predicted.
+    that a killed run resumes mid-fold; it is removed once the fold has been predicted. ``watch`` says
+    where deep models log their epochs (train loss, LR, loss weights).
     """
     protocol = PROTOCOLS.get(config.protocol)
     spec = MODELS.get(config.model)
     i = fold.index
+    _CURRENT_FOLD[:] = [f"fold {i} ({fold.name})"]
     seed_everything(config.seed * 1000 + i)
     options = dict(config.options)
     import inspect
@@ -305,7 +432,8 @@ def _fit_predict_fold(
         options["protocol"] = protocol.name
     est = spec.build(num_classes=protocol.num_classes, size=size, seed=config.seed * 1000 + i, **options)
     train, test = clips.subset(fold.train), clips.subset(fold.test)
-    est.fit(train, test if config.select == "oracle" else None)
+    with epoch_log(watch):
+        est.fit(train, test if config.select == "oracle" else None)
     pred = est.predict(test)
     frame = TASKS.get(protocol.task).fold_frame(fold, test, pred, protocol.classes)
     if weights is not None and distributed.is_main():
@@ -321,9 +449,19 @@ def _fit_predict_fold(
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_init(config: RunConfig, size: str, recipe: dict[str, Any], slots: Any, threads: int) -> None:
-    """A parallel-fold worker: its own GPU share (round-robin over visible GPUs) and its own clips."""
+def _worker_init(
+    config: RunConfig, size: str, recipe: dict[str, Any], slots: Any, threads: int, log_level: int = 0
+) -> None:
+    """A parallel-fold worker: its own GPU share (round-robin over visible GPUs) and its own clips.
+
+    ``log_level``: the parent's level for mer's loggers, so that the per-epoch lines show from here too.
+    """
     from mer.registrations import load_all
+
+    if log_level:
+        from mer.cli_errors import configure_logging
+
+        configure_logging(log_level)
 
     load_all()
     with slots.get_lock():
@@ -335,20 +473,18 @@ def _worker_init(config: RunConfig, size: str, recipe: dict[str, Any], slots: An
     if torch.cuda.is_available():
         torch.cuda.set_device(slot % torch.cuda.device_count())
     protocol = PROTOCOLS.get(config.protocol)
-    prepared, clips = load_protocol_data(protocol, Recipe(**recipe))
-    if MODELS.get(config.model).inputs == "flow":
-        from mer.protocols.flow import attach_flow
-
-        clips = attach_flow(prepared, clips)
+    spec = MODELS.get(config.model)
+    flow = config.flow_config() if spec.inputs == "flow" else None
+    clips = load_run_inputs(protocol, spec, Recipe(**recipe), flow).clips
     _WORKER.update(config=config, size=size, clips=clips, folds=protocol.folds(clips.samples))
 
 
 def _worker_fold(
-    i: int, weights: Path | None, work_dir: Path | None = None
+    i: int, weights: Path | None, work_dir: Path | None = None, watch: EpochLog | None = None
 ) -> tuple[int, pd.DataFrame, int, int, float]:
     start = time.perf_counter()
     frame, n_train, n_test = _fit_predict_fold(
-        _WORKER["config"], _WORKER["size"], _WORKER["clips"], _WORKER["folds"][i], weights, work_dir
+        _WORKER["config"], _WORKER["size"], _WORKER["clips"], _WORKER["folds"][i], weights, work_dir, watch
     )
     return i, frame, n_train, n_test, time.perf_counter() - start
 
@@ -358,7 +494,10 @@ def auto_parallel_folds(spec: ModelSpec, world_size: int = 1) -> int:
     per core with one thread each (a small network's many small ops keep several threads poorly busy;
     folds side by side keep every core busy: benchmarks/RESULTS.md); everything else runs one fold at a
     time: GPU, torchrun, classical models that finish in seconds, and models registered at run time
-    (worker processes rebuild the registry from the catalogue, where such a model does not exist)."""
+    (worker processes rebuild the registry from the catalogue, where such a model does not exist).
+
+    The run then bounds the per-core count by memory
+    (:func:`mer.protocols.parallel.choose_parallel_folds`)."""
     import torch
 
     build = spec.build
@@ -368,14 +507,6 @@ def auto_parallel_folds(spec: ModelSpec, world_size: int = 1) -> int:
     if spec.family != "deep" or not in_catalogue or world_size > 1 or torch.cuda.is_available():
         return 1
     return available_cores()
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on (its affinity mask, else the machine's count)."""
-    import os
-
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, cores or 1)
 
 
 def collect_folds(jobs: list[Future], record: Callable[..., None]) -> None:
@@ -416,6 +547,190 @@ def check_run_id(run_id: str) -> None:
         )
 
 
+@dataclass
+class OpenRun:
+    """A run resolved, its data loaded and its record read or started (what :func:`open_run` returns).
+
+    Nothing is written by opening a run except its ``folds/`` folder: ``run.json`` is written by whoever
+    records folds (:func:`run_bench`, or the driver of ``mer bench sweep``), so that fold jobs running at
+    once on several machines never race on it.
+    """
+
+    config: RunConfig
+    size: str
+    protocol: Protocol
+    recipe: Recipe
+    clips: ClipSet
+    folds: list[Fold]
+    wanted: list[int]
+    run_dir: Path
+    meta: dict[str, Any]
+
+    def fold_file(self, i: int) -> Path:
+        return self.run_dir / "folds" / f"fold_{i:03d}.csv"
+
+    def weights_file(self, i: int) -> Path | None:
+        sw = self.config.save_weights
+        if sw == "all" or (sw == "last" and i == self.wanted[-1]):
+            return self.run_dir / "weights" / f"fold_{i:03d}.safetensors"
+        return None
+
+    def work_dir(self, i: int) -> Path:
+        return self.run_dir / "work" / f"fold_{i:03d}"
+
+    def watch(self, i: int, tensorboard: bool = False) -> EpochLog:
+        """Where fold ``i`` logs its epochs (``folds/fold_NNN.epochs.jsonl``, TensorBoard events)."""
+        tb = self.run_dir / "tensorboard" / f"fold_{i:03d}" if tensorboard else None
+        return EpochLog(self.run_dir / "folds" / f"fold_{i:03d}.epochs.jsonl", tb)
+
+    def todo(self) -> list[int]:
+        """Requested folds without a finished predictions file."""
+        return [i for i in self.wanted if not self.fold_file(i).exists()]
+
+
+def open_run(
+    config: RunConfig,
+    runs_dir: Path = Path("runs"),
+    run_id: str | None = None,
+    on_prepare: Callable[[int, int], None] | None = None,
+) -> OpenRun:
+    """Resolve ``config`` (model, size, protocol, recipe), prepare its data and read or start its record.
+
+    Raises:
+        RegistryError: unknown model or protocol (the message lists the valid names).
+        RunConfigError: ``run_id`` exists with another configuration.
+    """
+    if run_id is not None:
+        check_run_id(run_id)
+    from mer.protocols.plan import plan_run
+
+    plan = plan_run(config, run_id)  # everything but the data resolved, as --dry-run shows it
+    protocol, spec, size, recipe = plan.protocol, MODELS.get(config.model), plan.size, plan.recipe
+    flow = check_flow_request(config, spec)
+    inputs = load_run_inputs(protocol, spec, recipe, flow, on_prepare)
+    clips, flow_record = inputs.clips, inputs.flow
+    selection = check_selection(protocol, inputs.samples or clips.samples, config.allow_dropped)
+    if not selection.clean:  # only reached with --allow-dropped: said on screen, recorded below
+        log.warning("--allow-dropped: %s", selection.describe())
+    folds = protocol.folds(clips.samples)
+    wanted = parse_folds(config.folds, len(folds))
+
+    run_dir = Path(runs_dir) / plan.run_id
+    (run_dir / "folds").mkdir(parents=True, exist_ok=True)
+    # recipe.key(): the fields that define the cache (a new field at its default leaves out, so a run
+    # made before it existed still resumes and merges)
+    cfg = {**asdict(config), "size": size, "recipe": recipe.key(), "flow": flow_record}
+    meta_path = run_dir / "run.json"
+    if meta_path.exists():
+        meta = json.loads(meta_path.read_text())
+        _check_same(
+            meta,
+            {k: cfg[k] for k in ("model", "size", "protocol", "seed", "select", "recipe", "options", "flow")},
+            run_dir,
+        )
+    else:
+        meta = {
+            "run_id": run_dir.name,
+            "config": cfg,
+            "model": spec.name,
+            "size": size,
+            "protocol": protocol.name,
+            "protocol_version": protocol.version,
+            "dataset": protocol.dataset,
+            "task": protocol.task,
+            "classes": list(protocol.classes),
+            "recipe": recipe.key(),
+            # A model that resolves its own recipe (the flow CNNs' default is "mer") says which it used.
+            "recipe_name": plan.model_plan.training.get("recipe") or config.options.get("recipe", "paper"),
+            "flow": flow_record,
+            **plan.record(),
+            "alignment": inputs.alignment,
+            "seed": config.seed,
+            "select": config.select,
+            "options": config.options,
+            "reconstruction": spec.reconstruction,
+            "prepared": str(inputs.source),
+            "allow_dropped": config.allow_dropped,
+            "dropped": None if selection.clean else selection.to_dict(),
+            "n_folds": len(folds),
+            "folds_requested": wanted,
+            "folds": {},
+            "created": _now(),
+            "finished": None,
+            "status": "running",
+            **environment(),
+        }
+    meta["folds_requested"] = sorted(set(meta.get("folds_requested", [])) | set(wanted))
+    return OpenRun(config, size, protocol, recipe, clips, folds, wanted, run_dir, meta)
+
+
+def write_fold(
+    run: OpenRun, i: int, frame: pd.DataFrame, n_train: int, n_test: int, seconds: float
+) -> dict[str, Any]:
+    """Store fold ``i``'s predictions (``folds/fold_NNN.csv``) and its record (``fold_NNN.json``, read
+    back by :func:`fold_records`), both atomically; returns the record."""
+    entry = {
+        "name": run.folds[i].name,
+        "status": "done",
+        "n_test": n_test,
+        "n_train": n_train,
+        "seconds": round(seconds, 3),
+        "finished": _now(),
+    }
+    atomic_write_text(run.fold_file(i), frame.to_csv(index=False))
+    atomic_write_json(run.fold_file(i).with_suffix(".json"), entry)
+    return entry
+
+
+def train_fold(run: OpenRun, i: int, tensorboard: bool = False) -> dict[str, Any]:
+    """Train and test fold ``i`` of an opened run in this process and store it (:func:`write_fold`);
+    ``run.json`` is left to the caller."""
+    start = time.perf_counter()
+    frame, n_train, n_test = _fit_predict_fold(
+        run.config,
+        run.size,
+        run.clips,
+        run.folds[i],
+        run.weights_file(i),
+        run.work_dir(i),
+        run.watch(i, tensorboard),
+    )
+    return write_fold(run, i, frame, n_train, n_test, time.perf_counter() - start)
+
+
+def fold_records(run: OpenRun) -> dict[str, Any]:
+    """Per-fold records of the finished requested folds, from their ``fold_NNN.json`` (folds finished
+    before those files existed get a bare record)."""
+    out = {}
+    for i in run.wanted:
+        if run.fold_file(i).exists():
+            side = run.fold_file(i).with_suffix(".json")
+            out[str(i)] = (
+                json.loads(side.read_text())
+                if side.exists()
+                else run.meta["folds"].get(str(i), {"name": run.folds[i].name, "status": "done"})
+            )
+    return out
+
+
+def _parallelism(run: OpenRun, given: int | None, world_size: int, main: bool) -> tuple[int, dict[str, Any]]:
+    """Folds trained at once and the record of why (``parallel_folds`` in run.json)."""
+    if given is not None:
+        return given, {"folds": given, "reason": f"{given} (given: --parallel-folds)"}
+    spec = MODELS.get(run.config.model)
+    k = auto_parallel_folds(spec, world_size)
+    if k <= 1:
+        return 1, {"folds": 1, "reason": "1 (GPU, torchrun, or not a deep model of mer's catalogue)"}
+    from mer.protocols.parallel import choose_parallel_folds
+
+    choice = choose_parallel_folds(
+        spec, run.size, run.recipe, run.protocol.num_classes, dict(run.config.options)
+    )
+    if main:
+        log.info("parallel folds: %s", choice.reason)
+    return choice.folds, choice.to_dict()
+
+
 def run_bench(
     config: RunConfig,
     runs_dir: Path = Path("runs"),
@@ -423,6 +738,7 @@ def run_bench(
     on_fold: Callable[[int, int, Fold, float], None] | None = None,
     on_prepare: Callable[[int, int], None] | None = None,
     parallel_folds: int | None = None,
+    tensorboard: bool = False,
 ) -> RunResult:
     """Train and evaluate ``config.model`` on every (requested) fold of ``config.protocol``.
 
@@ -438,85 +754,21 @@ def run_bench(
             the visible GPUs), for models too small to fill a device. Each fold keeps its seed, so a
             parallel run gives the numbers of a one-at-a-time run (trained networks up to float
             rounding, since each worker runs cores / K threads). None: :func:`auto_parallel_folds`.
+        tensorboard: Also write each fold's epochs as TensorBoard events under ``tensorboard/``.
 
     Raises:
         RegistryError: unknown model or protocol (the message lists the valid names).
         RunConfigError: ``run_id`` exists with another configuration.
     """
     dinfo = distributed.init_from_env()
-    if parallel_folds is None:
-        parallel_folds = auto_parallel_folds(MODELS.get(config.model), dinfo.world_size)
-    if parallel_folds > 1 and dinfo.world_size > 1:
+    if parallel_folds is not None and parallel_folds > 1 and dinfo.world_size > 1:
         raise RunConfigError("--parallel-folds and torchrun do not combine: use one or the other")
     main = dinfo.is_main
-    if run_id is not None:
-        check_run_id(run_id)
-    from mer.protocols.plan import plan_run
+    run = open_run(config, runs_dir, run_id, on_prepare)
+    folds, wanted, meta, meta_path = run.folds, run.wanted, run.meta, run.run_dir / "run.json"
+    parallel_folds, meta["parallel_folds"] = _parallelism(run, parallel_folds, dinfo.world_size, main)
 
-    plan = plan_run(config, run_id)  # everything but the data resolved, as --dry-run shows it
-    protocol, spec, size, recipe = plan.protocol, MODELS.get(config.model), plan.size, plan.recipe
-    prepared, clips = load_protocol_data(protocol, recipe, on_prepare)
-    if spec.inputs == "flow":  # onset→apex flow + strain, cached beside the frames, computed once
-        from mer.protocols.flow import attach_flow
-
-        clips = attach_flow(prepared, clips)
-    folds = protocol.folds(clips.samples)
-    wanted = parse_folds(config.folds, len(folds))
-
-    run_dir = Path(runs_dir) / plan.run_id
-    (run_dir / "folds").mkdir(parents=True, exist_ok=True)
-    cfg = {**asdict(config), "size": size, "recipe": asdict(recipe)}
-    meta_path = run_dir / "run.json"
-    if meta_path.exists():
-        meta = json.loads(meta_path.read_text())
-        _check_same(
-            meta,
-            {k: cfg[k] for k in ("model", "size", "protocol", "seed", "select", "recipe", "options")},
-            run_dir,
-        )
-    else:
-        meta = {
-            "run_id": run_dir.name,
-            "config": cfg,
-            "model": spec.name,
-            "size": size,
-            "protocol": protocol.name,
-            "protocol_version": protocol.version,
-            "dataset": protocol.dataset,
-            "task": protocol.task,
-            "classes": list(protocol.classes),
-            "recipe": asdict(recipe),
-            # A model that resolves its own recipe (the flow CNNs' default is "mer") says which it used.
-            "recipe_name": plan.model_plan.training.get("recipe") or config.options.get("recipe", "paper"),
-            **plan.record(),
-            "alignment": prepared.alignment,
-            "seed": config.seed,
-            "select": config.select,
-            "options": config.options,
-            "reconstruction": spec.reconstruction,
-            "prepared": str(prepared.path),
-            "n_folds": len(folds),
-            "folds_requested": wanted,
-            "folds": {},
-            "created": _now(),
-            "finished": None,
-            "status": "running",
-            **environment(),
-        }
-    meta["folds_requested"] = sorted(set(meta.get("folds_requested", [])) | set(wanted))
-
-    def fold_file(i: int) -> Path:
-        return run_dir / "folds" / f"fold_{i:03d}.csv"
-
-    def weights_file(i: int) -> Path | None:
-        if config.save_weights == "all" or (config.save_weights == "last" and i == wanted[-1]):
-            return run_dir / "weights" / f"fold_{i:03d}.safetensors"
-        return None
-
-    def work_dir(i: int) -> Path:
-        return run_dir / "work" / f"fold_{i:03d}"
-
-    todo = [i for i in wanted if not fold_file(i).exists()]
+    todo = run.todo()
     distributed.barrier()  # every rank has its to-do list before rank 0 writes anything
     resumed = len(wanted) - len(todo)
     done = resumed
@@ -524,14 +776,7 @@ def run_bench(
     def record(i: int, frame: pd.DataFrame, n_train: int, n_test: int, seconds: float) -> None:
         nonlocal done
         if main:
-            atomic_write_text(fold_file(i), frame.to_csv(index=False))
-            meta["folds"][str(i)] = {
-                "name": folds[i].name,
-                "status": "done",
-                "n_test": n_test,
-                "n_train": n_train,
-                "seconds": round(seconds, 3),
-            }
+            meta["folds"][str(i)] = write_fold(run, i, frame, n_train, n_test, seconds)
             atomic_write_json(meta_path, meta)
         done += 1
         if on_fold:
@@ -543,23 +788,33 @@ def run_bench(
 
         k = min(parallel_folds, len(todo))
         ctx = mp.get_context("spawn")  # CUDA cannot be used in forked children
-        init = (config, size, asdict(recipe), ctx.Value("i", 0), max(1, available_cores() // k))
+        level = logging.getLogger("mer").level  # set by the CLI (INFO, or WARNING under --quiet)
+        cores = max(1, available_cores() // k)
+        init = (config, run.size, asdict(run.recipe), ctx.Value("i", 0), cores, level)
         with ProcessPoolExecutor(k, mp_context=ctx, initializer=_worker_init, initargs=init) as pool:
-            jobs = [pool.submit(_worker_fold, i, weights_file(i), work_dir(i)) for i in todo]
+            jobs = [
+                pool.submit(_worker_fold, i, run.weights_file(i), run.work_dir(i), run.watch(i, tensorboard))
+                for i in todo
+            ]
             collect_folds(jobs, record)
     else:
         for i in todo:
             start = time.perf_counter()
             frame, n_train, n_test = _fit_predict_fold(
-                config, size, clips, folds[i], weights_file(i), work_dir(i)
+                config,
+                run.size,
+                run.clips,
+                folds[i],
+                run.weights_file(i),
+                run.work_dir(i),
+                run.watch(i, tensorboard) if main else None,
             )
             record(i, frame, n_train, n_test, time.perf_counter() - start)
 
     if not main:  # rank 0 writes predictions and metrics; the others are done
-        return RunResult(run_dir, None, done, len(folds), resumed)
-    for i in wanted:  # folds finished before a resume keep their record
-        meta["folds"].setdefault(str(i), {"name": folds[i].name, "status": "done"})
-    return finalize(run_dir, meta, protocol)
+        return RunResult(run.run_dir, None, done, len(folds), resumed)
+    meta["folds"].update(fold_records(run))  # folds finished before a resume keep their record
+    return finalize(run.run_dir, meta, run.protocol)
 
 
 def finalize(run_dir: Path, meta: dict[str, Any], protocol: Protocol) -> RunResult:
@@ -583,8 +838,8 @@ def merge_runs(run_dirs: list[Path], out_dir: Path) -> RunResult:
     """Join runs made with disjoint ``--folds`` (e.g. on several machines) into one run.
 
     Raises:
-        RunConfigError: the runs differ in model, size, protocol, seed, selection, recipe or options,
-            or two of them hold the same fold.
+        RunConfigError: the runs differ in model, size, protocol, seed, selection, recipe, options or
+            optical flow (method and parameters), or two of them hold the same fold.
         OptionValueError: ``out_dir`` exists and is not empty (nothing is overwritten).
     """
     if not run_dirs:
@@ -596,7 +851,8 @@ def merge_runs(run_dirs: list[Path], out_dir: Path) -> RunResult:
             raise MissingInputError(f"not a run directory (no run.json): {d}")
         metas.append(json.loads(p.read_text()))
     keys = (
-        "model", "size", "protocol", "protocol_version", "seed", "select", "recipe", "options", "training"
+        "model", "size", "protocol", "protocol_version", "seed", "select", "recipe", "options", "training",
+        "flow",
     )  # fmt: skip
     first = metas[0]
     for d, m in zip(run_dirs[1:], metas[1:], strict=True):

@@ -75,3 +75,34 @@ def uniform_indices(
         )
     pos[0] = 0  # position 0 is the onset
     return [onset + int(p) for p in np.clip(pos, 0, n - 1)]
+
+
+def uniform_pool_indices(onset: int, offset: int, t: int = 16, pool: int = 3) -> list[list[int]]:
+    """TSN segments with their frames for both forms of the authors' CAS(ME)³ loader.
+
+    The clip ``[onset, offset]`` is cut into ``t`` equal segments as :func:`uniform_indices` does. Slot 0
+    of a segment is the test form's frame (its centre); slots ``1..pool-1`` hold the frames the training
+    form draws from (every frame of the segment when there are at most ``pool - 1``, repeated to fill;
+    spread evenly over it when there are more), so drawing one of them uniformly is the authors' random
+    frame per segment. Segment 0 is the onset only (position 0 stays the onset; LSFM relies on it);
+    clips shorter than ``t`` frames are looped, as in :func:`uniform_indices`.
+
+    Returns:
+        ``t`` lists of ``pool`` frame numbers.
+    """
+    if pool < 2:
+        raise OptionValueError("a pool needs at least 2 slots: the test frame and one training frame")
+    centre = uniform_indices(onset, None, offset, t)
+    n = offset - onset + 1
+    edges = np.linspace(0, n, t + 1)
+    out = []
+    for i in range(t):
+        if i == 0 or n < t:
+            out.append([centre[i]] * pool)
+            continue
+        lo, hi = int(edges[i]), max(int(edges[i]) + 1, int(edges[i + 1]))
+        train = [onset + p for p in range(lo, min(hi, n))]
+        if len(train) > pool - 1:
+            train = [train[int(round(j))] for j in np.linspace(0, len(train) - 1, pool - 1)]
+        out.append([centre[i], *(train[j % len(train)] for j in range(pool - 1))])
+    return out

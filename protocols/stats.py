@@ -12,6 +12,7 @@ from mer.errors import OptionValueError
 from mer.protocols.datasets import DATASETS
 from mer.protocols.protocol import PROTOCOLS
 from mer.protocols.sample import AnnotationError, ValidationIssue
+from mer.protocols.selection import selection_report
 
 
 def _issue_dict(issue: ValidationIssue) -> dict[str, Any]:
@@ -68,6 +69,8 @@ def dataset_stats(dataset: str, annotations: Path, protocol: str | None = None) 
         counts = Counter(int(x) for x in labels)
     else:
         counts = Counter(dict(enumerate(labels.sum(0).tolist())))
+    for c in selection_report(proto, samples).empty_classes:
+        issues.append({"row": None, "sample": "", "field": "class", "problem": f"class {c!r} has no sample"})
     folds = proto.folds(kept) if kept else []
     if proto.expected_folds is not None and len(folds) != proto.expected_folds:
         issues.append(

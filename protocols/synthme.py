@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -261,6 +262,7 @@ def write_synthme(
     frames: tuple[int, int] = (20, 60),
     amplitude: float = 0.04,
     noise: float = 1.5,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Write SynthME to ``out`` (frame folders + ``SynthME-coding.csv``); returns the sheet path.
 
@@ -275,6 +277,7 @@ def write_synthme(
         frames: Range of clip lengths (onset to offset, inclusive).
         amplitude: Largest AU displacement as a fraction of the frame's short side.
         noise: Standard deviation of the per-frame sensor noise (grey levels).
+        progress: Called with ``(clips written, total clips)`` after each clip.
     """
     out = Path(out)
     rng = np.random.default_rng(seed)
@@ -322,6 +325,8 @@ def write_synthme(
                     "Estimated Emotion": label,
                 }
             )
+            if progress is not None:
+                progress(len(rows), subjects * clips_per_subject)
     sheet = out / SHEET_NAME
     with open(sheet, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(SHEET_COLUMNS))

@@ -37,7 +37,7 @@ def test_samm_3_official_on_a_machine_without_samm():
     assert plan["alignment"]["chain"][-1] == "detect"  # the detector is the fallback, always
     t = plan["training"]
     assert t["lr"] == pytest.approx(8.75e-6, rel=1e-12)
-    assert t["flip"] == 0.0 and t["color_jitter"] == 1.0 and t["sampler"] == "balanced"
+    assert t["flip"] == 0.0 and t["color_jitter"] == 1.0 and t["batch_sampler"] == "balanced"
     assert t["global_batch"] == 16 and t["epochs"] == 55 and t["warmup_epochs"] == 5
     assert plan["init"]["init"] == "clip" and t["text"] == "clip"
     assert plan["selection"].startswith("last epoch")
@@ -92,13 +92,15 @@ def test_official_recipe_pins_every_cell_of_spec_a5b(row, dfme_run):
     assert t["lr"] == pytest.approx(lr, rel=1e-12)
     assert (t["flip"], t["color_jitter"]) == (flip, cj)
     assert tuple(t["drop_path"]) == drop_path
-    assert t["sampler"] == sampler
+    assert t["batch_sampler"] == sampler
     assert t["loss"]["w0"] == w0 and t["loss"]["w_min"] == 1.0 and t["loss"]["weight_sum"] == 2.0
     assert (t["augmix"], t["lsfm"], t["lsfm_lambda"]) == (1.0, 0.5, 0.5)  # in every config
     assert (t["global_batch"], t["epochs"], t["warmup_epochs"]) == (16, 55, 5)
     assert plan["preparation"]["sampler"] == frames
     assert (plan["preparation"]["frames"], plan["preparation"]["size"]) == (16, 224)
     assert plan["preparation"]["resize_short"] == short
+    # TSN keeps the test frame and the frames training draws from (tests/test_tsn_pool.py)
+    assert (plan["preparation"]["pool"] > 1) == (frames == "uniform")
     if after_dfme:
         assert plan["init"]["from"]["protocol"] == "dfme-test-a" and plan["init"]["sha256"]
 
@@ -108,7 +110,7 @@ def test_paper_recipe_is_the_papers():
     assert t["recipe"] == "paper" and t["authors_config"] is None
     assert t["lr"] == 5e-5 and t["global_batch"] == 16 and t["epochs"] == 55 and t["warmup_epochs"] == 5
     assert (t["flip"], t["color_jitter"], t["augmix"], t["lsfm"]) == (0.5, 0.5, 0.5, 0.5)
-    assert t["sampler"] == "shuffle" and t["loss"]["w0"] == 2.0
+    assert t["batch_sampler"] == "shuffle" and t["loss"]["w0"] == 2.0
 
 
 def test_user_flags_win_and_say_so():
@@ -120,7 +122,7 @@ def test_user_flags_win_and_say_so():
     p, src = plan["preparation"], plan["preparation_sources"]
     assert (p["sampler"], p["align"], p["resize_short"]) == ("keyframe", "detect", 256)
     assert src["sampler"] == src["align"] == src["resize_short"] == src["size"] == "user"
-    assert plan["training"]["sampler"] == "shuffle"
+    assert plan["training"]["batch_sampler"] == "shuffle"
     assert any("balanced_sampler=false overrides" in n for n in plan["notes"])
 
 
@@ -133,6 +135,12 @@ def test_what_a_size_cannot_use_is_an_error_naming_it():
     assert "align='sideways'" in out and "landmarks" in out
     out = fails("--model", "merclip", "--protocol", "loso-synth-3", "--frames", "2")
     assert "frames=2" in out
+    out = fails("--model", "merclip-no-align", "--protocol", "loso-synth-3", "-o", "text=clip")
+    assert "text" in out and "no text branch" in out
+    out = fails(
+        "--model", "ststnet", "--protocol", "loso-synth-3", "--sampler", "uniform", "--prep", "pool=3"
+    )
+    assert "pool=3" in out and "ststnet" in out
 
 
 def _frame(path: Path, w: int, h: int) -> None:
@@ -170,7 +178,7 @@ def test_preparation_is_in_run_json_the_run_id_and_merge_refuses_other_recipes(t
 
     from mer.protocols.runner import RunConfigError, merge_runs
 
-    small_synth(tmp_path / "synth", subjects=3, clips=4)
+    small_synth(tmp_path / "synth", subjects=3, clips=6)  # 3×4 leaves "positive" empty: refused
     runs = tmp_path / "runs"
     common = ["bench", "run", "--model", "chance", "--protocol", "loso-synth-3", "--runs-dir", str(runs)]
     r1 = CliRunner().invoke(app, [*common, "--folds", "0", "--frames", "6", "--image-size", "32"])
@@ -184,6 +192,7 @@ def test_preparation_is_in_run_json_the_run_id_and_merge_refuses_other_recipes(t
     )
     meta = json.loads((d1 / "run.json").read_text())
     assert meta["recipe"]["frames"] in (5, 6) and meta["preparation_sources"]["frames"] == "user"
+    assert "pool" not in meta["recipe"]  # as runs made before the field existed: they still resume
     assert meta["release"]["kind"] == "as-is" and "alignment" in meta and meta["selection"].startswith("last")
     with pytest.raises(RunConfigError, match="recipe"):
         merge_runs([d1, d2], tmp_path / "merged")

@@ -167,3 +167,69 @@ def test_zoo_list_json_parses():
     assert r.exit_code == 0, r.output
     data = json.loads(r.output)
     assert any(e["name"] == "clip-vit-b16" for e in data["catalogue"]) and isinstance(data["cached"], list)
+
+
+def test_one_name_for_the_runs_folder_everywhere():
+    import typer.main
+
+    group = typer.main.get_command(app)
+    seen = 0
+
+    def walk(cmd, path):
+        nonlocal seen
+        for p in getattr(cmd, "params", []):
+            if p.name == "runs_dir":
+                seen += 1
+                assert p.opts[0] == "--runs-dir", (path, p.opts)
+        for name, sub in getattr(cmd, "commands", {}).items():
+            walk(sub, [*path, name])
+
+    walk(group, [])
+    assert seen >= 8
+    r = CliRunner().invoke(app, ["leaderboard", "show", "--runs", "nowhere"])  # the old name still works
+    assert r.exit_code == 0, r.output
+
+
+def test_env_reports_versions_and_devices():
+    import json
+
+    import torch
+
+    import mer
+
+    r = CliRunner().invoke(app, ["env", "--json"])
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.stdout)
+    assert report["mer"] == mer.__version__ and report["packages"]["torch"] == torch.__version__.split("+")[0]
+    assert report["devices"]["cpu_cores"] >= 1 and isinstance(report["devices"]["cuda"], list)
+    assert report["paths"]["MER_HOME"] == os.environ["MER_HOME"]
+    text = CliRunner().invoke(app, ["env"]).stdout
+    assert any(line.split()[:2] == ["mer", mer.__version__] for line in text.splitlines())
+
+
+def test_progress_of_synth_and_per_epoch_lines_of_a_fold(tmp_path):
+    r = CliRunner().invoke(
+        app, ["data", "synth", "--out", str(tmp_path / "s"), "--subjects", "3", "--clips-per-subject", "6"]
+    )
+    assert r.exit_code == 0, r.output
+    assert "synth" in r.stderr and "18/18" in r.stderr
+    run = [
+        "bench", "run", "--model", "merclip", "--size", "tiny", "--protocol", "loso-synth-3", "--folds", "0",
+        "--runs-dir", str(tmp_path / "runs"), "--parallel-folds", "1", "-o", "epochs=2",
+    ]  # fmt: skip
+    r = CliRunner().invoke(app, run)
+    assert r.exit_code == 0, r.output
+    lines = [line for line in r.stderr.splitlines() if "epoch" in line]
+    assert any("fold 0 (sub01): epoch 1/2 loss" in line for line in lines), r.stderr
+    assert any("epoch 2/2" in line for line in lines)
+    r = CliRunner().invoke(app, ["--quiet", *run, "--run-id", "quiet"])
+    assert r.exit_code == 0 and "epoch 1/2" not in r.stderr
+
+
+def test_readme_documents_every_exit_code():
+    import re
+
+    text = (REPO / "README.md").read_text()
+    table = text[text.index("Exit codes:") :].split("\n\n")[1]
+    documented = {int(m) for m in re.findall(r"^\| (\d) \|", table, re.M)}
+    assert documented == {int(c) for c in errors.ExitCode}

@@ -35,7 +35,7 @@ def _one_thread():
 def test_explain_cli_writes_side_by_side_png_and_tsne(tmp_path):
     from mer.cli import app
 
-    small_synth(tmp_path / "synth", subjects=3, clips=4)
+    small_synth(tmp_path / "synth", subjects=3, clips=6)  # 3×4 leaves "positive" empty: refused
     merclip, uniformer = tiny_run(tmp_path / "runs"), tiny_run(tmp_path / "runs", "uniformerv2")
     import pandas as pd
 

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import json
+
 import cv2
 import numpy as np
 import pytest
 
 from mer.protocols.flow import (
     FlowConfig,
+    FlowMethodError,
+    FlowUnavailableError,
     apex_position,
     attach_flow,
     dense_flow,
     ensure_flow,
     flow_cache_path,
+    flow_config,
     flow_features,
     optical_strain,
-    tvl1_available,
 )
 from mer.protocols.prepare import PreparedSet, Recipe
 
@@ -35,7 +39,7 @@ def _shifted(dx: int, dy: int, side: int = 64, margin: int = 16) -> tuple[np.nda
     return np.ascontiguousarray(onset), np.ascontiguousarray(apex)
 
 
-METHODS = ["farneback", "tvl1-skimage"] + (["tvl1"] if tvl1_available() else [])
+METHODS = ["tvl1", "farneback", "tvl1-skimage"]  # tvl1 is a dependency (opencv-contrib), never skipped
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -107,10 +111,7 @@ def test_cache_is_written_once_beside_the_frames_and_reused(tmp_path, monkeypatc
     monkeypatch.setattr("mer.protocols.flow.flow_features", boom)
     again = ensure_flow(prepared, cfg)
     np.testing.assert_array_equal(np.asarray(again), np.asarray(flow))
-    # Other settings get another file; "auto" resolves before hashing.
     assert flow_cache_path(prepared, FlowConfig(method="farneback", side=28)) != path
-    auto = FlowConfig(method="auto", side=16)
-    assert (flow_cache_path(prepared, auto) == path) == (not tvl1_available())
 
 
 def test_attach_flow_feeds_clipset_feature(tmp_path):
@@ -126,5 +127,41 @@ def test_attach_flow_feeds_clipset_feature(tmp_path):
 
 
 def test_unknown_method_is_refused():
-    with pytest.raises(ValueError, match="flow method"):
+    with pytest.raises(FlowMethodError, match="flow method"):
         FlowConfig(method="lucas-kanade").resolved()
+    with pytest.raises(FlowMethodError, match="auto"):  # no "auto" that could pick another algorithm
+        FlowConfig(method="auto").resolved()
+    with pytest.raises(FlowMethodError, match="no parameter.*warp"):
+        flow_config({"flow": "farneback", "warps": 3})  # a TV-L1 parameter given to Farnebäck
+
+
+def test_method_and_parameters_key_the_cache(tmp_path):
+    """TV-L1 is the default; Farnebäck, another TV-L1 parameter or another side is another cache file,
+    and asking for the defaults by name is the same file."""
+    prepared = _fake_prepared(tmp_path, [(3, 0)])
+    default = flow_cache_path(prepared, FlowConfig())
+    assert FlowConfig().resolved().method == "tvl1" and flow_config({}) == FlowConfig().resolved()
+    assert flow_cache_path(prepared, flow_config({"flow": "tvl1", "lambda": 0.15})) == default
+    farneback = flow_cache_path(prepared, flow_config({"flow": "farneback"}))
+    other_lambda = flow_cache_path(prepared, flow_config({"flow.lambda": 0.3}))
+    assert len({default, farneback, other_lambda}) == 3
+    # The record beside the cache spells out the method and every parameter.
+    ensure_flow(prepared, flow_config({"flow": "farneback"}))
+    record = json.loads(farneback.with_suffix(".json").read_text())["flow"]
+    assert record["method"] == "farneback" and record["params"]["winsize"] == 15 and record["side"] == 56
+    assert flow_config({"flow.lambda": 0.3}).tag().startswith("flow-tvl1-")
+    assert flow_config({"flow": "farneback"}).tag() == "flow-farneback" and FlowConfig().tag() == ""
+
+
+def test_missing_contrib_module_is_an_error_not_a_swap(tmp_path, monkeypatch):
+    """OpenCV without cv2.optflow (the plain wheel): TV-L1 fails with the fix named, nothing is written,
+    and Farnebäck still works when asked for."""
+    monkeypatch.delattr(cv2, "optflow", raising=False)
+    monkeypatch.delattr(cv2, "DualTVL1OpticalFlow_create", raising=False)
+    prepared = _fake_prepared(tmp_path, [(3, 0)])
+    with pytest.raises(FlowUnavailableError, match="opencv-contrib-python-headless.*--flow farneback"):
+        ensure_flow(prepared)
+    with pytest.raises(FlowUnavailableError, match="contrib"):
+        dense_flow(*_shifted(1, 0), "tvl1")
+    assert not list(tmp_path.glob("flow_*"))
+    assert ensure_flow(prepared, FlowConfig(method="farneback", side=16)).shape == (1, 3, 16, 16)

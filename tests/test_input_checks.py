@@ -81,7 +81,7 @@ def test_schema_matches_what_the_builders_take():
 def test_bad_folds_leave_no_run_folder(tmp_path, folds):
     from tests._synth import small_synth
 
-    small_synth(tmp_path / "synth", subjects=3, clips=4)
+    small_synth(tmp_path / "synth", subjects=3, clips=6)
     runs = tmp_path / "runs"
     r = _bench(runs, "--folds", folds, model="chance")
     assert r.exit_code == 2, r.output
@@ -107,7 +107,7 @@ def _digests(folder):
 def test_merge_out_refuses_an_existing_run_and_changes_nothing(tmp_path):
     from tests._synth import small_synth
 
-    small_synth(tmp_path / "synth", subjects=3, clips=4)
+    small_synth(tmp_path / "synth", subjects=3, clips=6)
     runs = tmp_path / "runs"
     base = ["bench", "run", "--model", "chance", "--protocol", "loso-synth-3", "--runs-dir", str(runs)]
     for folds, rid in (("0", "a"), ("1-2", "b")):
@@ -120,3 +120,60 @@ def test_merge_out_refuses_an_existing_run_and_changes_nothing(tmp_path):
         assert r.exit_code == 2, r.output
         assert "exists and is not empty" in r.output
     assert _digests(runs) == before  # every file byte-identical
+
+
+def _mislabel(root, old: str, new: str) -> list[int]:
+    """Replace emotion ``old`` by ``new`` in the SynthME sheet; returns the changed sheet rows (line
+    numbers, header = 1)."""
+    import csv
+
+    sheet = root / "SynthME-coding.csv"
+    with open(sheet, newline="") as f:
+        rows = list(csv.DictReader(f))
+    changed = []
+    for line, r in enumerate(rows, start=2):
+        if r["Estimated Emotion"].lower() == old:
+            r["Estimated Emotion"] = new
+            changed.append(line)
+    with open(sheet, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return changed
+
+
+def test_unknown_labels_are_reported_with_rows_and_stop_a_run_unless_allowed(tmp_path):
+    import json
+
+    from tests._synth import small_synth
+
+    root = small_synth(tmp_path / "synth", subjects=3, clips=6)
+    rows = _mislabel(root, "happiness", "happyness")
+    assert rows, "the synthetic sheet has happiness clips"
+    sheet = root / "SynthME-coding.csv"
+    r = CliRunner().invoke(
+        app, ["data", "stats", "synthme", "--annotations", str(sheet), "--protocol", "loso-synth-3", "--json"]
+    )
+    assert r.exit_code == 0, r.output
+    stats = json.loads(r.stdout)
+    unknown = [i for i in stats["issues"] if "unknown emotion 'happyness'" in i["problem"]]
+    assert sorted(i["row"] for i in unknown) == rows
+    assert any(i["problem"] == "class 'positive' has no sample" for i in stats["issues"])
+    assert stats["class_counts"]["positive"] == 0
+
+    runs = tmp_path / "runs"
+    base = ["bench", "run", "--model", "chance", "--protocol", "loso-synth-3", "--runs-dir", str(runs)]
+    r = CliRunner().invoke(app, base)
+    assert r.exit_code == 3, r.output
+    assert (
+        f"{len(rows)} sample(s) dropped for an unknown emotion" in r.output and "--allow-dropped" in r.output
+    )
+    assert "class(es) with no sample: positive" in r.output
+    assert not runs.exists() or not any(runs.iterdir())  # refused before a run folder exists
+
+    r = CliRunner().invoke(app, [*base, "--allow-dropped", "--run-id", "allowed"])
+    assert r.exit_code == 0, r.output
+    meta = json.loads((runs / "allowed" / "run.json").read_text())
+    assert meta["allow_dropped"] is True
+    assert sorted(d["row"] for d in meta["dropped"]["unknown_emotion"]) == rows
+    assert meta["dropped"]["empty_classes"] == ["positive"]

@@ -273,9 +273,18 @@ def test_full_board_without_runs_has_every_reported_table(tmp_path: Path) -> Non
     result = build_leaderboard(tmp_path / "no-runs", tmp_path / "LB.md", check=True)
     keys = [t.key for t in result.tables]
     assert keys == ["loso-casme2-3", "loso-samm-3", "loso-casme2-5", "loso-samm-5", "loso-casme3-3",
-                    "loso-casme3-4", "loso-casme3-7", "dfme-test-a", "dfme-test-b", "au-loso-casme2",
-                    "au-loso-samm", "other-reported", "references"]  # fmt: skip
+                    "loso-casme3-4", "loso-casme3-7", "dfme-test-a", "dfme-test-b", "megc2019",
+                    "au-loso-casme2", "au-loso-samm", "other-reported", "references"]  # fmt: skip
     assert "| merclip |  | measured |  |  |  |  |  |  |  |  |  | not run |  |  |" in result.text
+    # The composite's per-dataset figures sit under megc2019, in their own columns.
+    assert (
+        "| Method | Year | Kind | UF1 | UAR | ACC | CASME II UF1 | CASME II UAR | SAMM UF1 | SAMM UAR "
+        "| SMIC UF1 | SMIC UAR | Folds |"
+    ) in result.text
+    assert (
+        "| HTNet | 2024 | reported | — | — | — | 0.9532 | 0.9516 | 0.8131 | 0.8124 | — | — "
+        "|  |  |  |  |  |  |  |  | htnet2024 |"
+    ) in result.text
     assert "| microau-clip (reconstruction) |  | measured |" in result.text
 
 

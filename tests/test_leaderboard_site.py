@@ -127,10 +127,16 @@ def test_paired_test_exact_values_ties_and_too_few_folds() -> None:
     # 8 folds, A higher on all: exact two-sided p = 2 / 2^8
     t = paired_test(_scores([0.5 + 0.01 * (i + 1) for i in range(8)]), base)
     assert t.p_value == pytest.approx(2 / 256) and t.statistic == 0.0
-    assert t.verdict.startswith("A higher on 8 of 8 differing folds; significant")
+    assert t.verdict == "A higher on 8 of 8 differing folds; significant at 0.05 (two-sided, exact)"
     # two ties are dropped (zero_method="wilcox"): 6 left, all positive → p = 2 / 2^6
     t = paired_test(_scores([0.5, 0.5] + [0.6 + 0.01 * i for i in range(6)]), base)
     assert t.p_value == pytest.approx(2 / 64) and "(2 tied folds dropped)" in t.verdict
+    # tied ranks (|d| .1 ×3, .2 ×2, .3 ×2): the normal approximation, said so. Ranks 2, 2, 2 | 4.5, 4.5 |
+    # 6.5, 6.5 with the one negative at 2 → W = 2; mean 7·8/4 = 14; variance 7·8·15/24 − (24+6+6)/48
+    # = 34.25 → z = −12/5.852 = −2.0505 → p = 2·Φ(−2.0505) = 0.0403 (scipy: no continuity correction)
+    t = paired_test(_scores([0.6, 0.6, 0.7, 0.7, 0.8, 0.8, 0.4, 0.5]), base)
+    assert t.verdict.endswith("(two-sided, normal approximation, tied ranks)") and t.statistic == 2.0
+    assert t.p_value == pytest.approx(0.0403, abs=2e-4) and "(1 tied fold dropped)" in t.verdict
     t = paired_test(_scores([0.5] * 8), base)
     assert t.p_value is None and t.verdict == "all 8 folds tie: no difference"
     t = paired_test(_scores([0.6] * 5 + [0.5] * 3), base)

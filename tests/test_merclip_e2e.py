@@ -55,7 +55,7 @@ def test_runner_gives_deep_models_a_fold_work_dir(tmp_path, monkeypatch):
     """A deep model is built with ``work_dir=<run>/work/fold_NNN`` (its checkpoint lives there while
     the fold trains, so a killed run resumes mid-fold); the folder is gone once the fold is done."""
     load_all()
-    small_synth(tmp_path / "synth", subjects=3, clips=4)
+    small_synth(tmp_path / "synth", subjects=3, clips=6)  # 3×4 leaves "positive" empty: refused
     spec = MODELS.get("merclip")
     seen: list[str | None] = []
 

@@ -48,7 +48,7 @@ def _write_video(frames, path):
 
 @pytest.fixture
 def trained(tmp_path):
-    root = small_synth(tmp_path / "synth", subjects=3, clips=4)
+    root = small_synth(tmp_path / "synth", subjects=3, clips=6)  # 3×4 leaves "positive" empty: refused
     run = tiny_run(tmp_path / "runs")
     return root, f"run:{run}"
 

@@ -35,7 +35,7 @@ def home(tmp_path_factory) -> Path:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MER_HOME", str(home / "mer"))
         load_all()
-        write_synthme(home / "synthme", subjects=3, clips_per_subject=4, width=64, height=64, frames=(12, 16))
+        write_synthme(home / "synthme", subjects=3, clips_per_subject=6, width=64, height=64, frames=(12, 16))
         add_dataset("synthme", home / "synthme")
         tiny_run(home / "runs", run_id="source")
     return home

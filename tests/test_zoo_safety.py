@@ -5,7 +5,6 @@ not fit, and the catalogue lists nothing that was not published."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -17,12 +16,12 @@ from typer.testing import CliRunner
 from mer.protocols.clipset import ClipSet
 from mer.protocols.sample import Sample
 from mer.zoo.artifact import (
-    CONFIG_FILE,
     WEIGHTS_FILE,
     ArtifactConfig,
     IntegrityError,
     load_artifact,
     sha256_file,
+    write_config,
 )
 from mer.zoo.convert import UnsafeCheckpointError, convert_checkpoint, read_checkpoint
 from mer.zoo.hub import load_catalogue, parse_ref
@@ -55,7 +54,7 @@ def _chance_artifact(folder: Path) -> Path:
         weights_sha256=sha256_file(folder / WEIGHTS_FILE),
         weights_bytes=(folder / WEIGHTS_FILE).stat().st_size,
     )
-    (folder / CONFIG_FILE).write_text(json.dumps(asdict(config)))
+    write_config(folder, config)
     return folder
 
 
@@ -176,3 +175,44 @@ def test_zoo_cli_list_and_offline_pull_hint(tmp_path, monkeypatch):
     result = CliRunner().invoke(app, ["zoo", "pull", "hf-hub:someone/never-pulled"])  # tests run offline
     assert result.exit_code == 5  # a Hub error
     assert "HF_HUB_OFFLINE=0 mer zoo pull someone/never-pulled" in " ".join(result.output.split())
+
+
+def test_artifact_config_is_covered_by_its_checksum_and_validated(tmp_path):
+    """Every field of config.json, not only the weights: an edit is refused (exit 4 through the CLI),
+    and a config whose checksum was recomputed after a bad edit is refused by field (``frames: 1e9``
+    would otherwise make the loader sample a billion frames)."""
+    import cv2
+
+    from mer.cli import app
+    from mer.zoo.artifact import CONFIG_FILE, config_digest
+
+    folder = _chance_artifact(tmp_path / "art")
+    load_artifact(f"local-dir:{folder}")  # untouched: loads
+    path = folder / CONFIG_FILE
+    good = json.loads(path.read_text())
+    for field, value in (("classes", ["x", "b", "c"]), ("recipe", {"frames": 10**9}), ("seed", 7)):
+        path.write_text(json.dumps({**good, field: value}))
+        with pytest.raises(IntegrityError, match="config_sha256"):
+            load_artifact(f"local-dir:{folder}")
+    clip = tmp_path / "clip"
+    clip.mkdir()
+    cv2.imwrite(str(clip / "0.png"), np.zeros((8, 8, 3), np.uint8))
+    r = CliRunner().invoke(app, ["predict", str(clip), "--model", f"local-dir:{folder}"])
+    assert r.exit_code == 4 and "edited or damaged" in r.output  # an integrity failure
+    del good["config_sha256"]
+    path.write_text(json.dumps(good))
+    with pytest.raises(IntegrityError, match="records no config_sha256"):
+        load_artifact(f"local-dir:{folder}")
+    for field, value, why in (
+        ("recipe", {"frames": 10**9}, r"recipe\.frames 1000000000 is not a whole number in 1\.\.1024"),
+        ("recipe", {"frames": 1e9}, r"recipe\.frames 1000000000\.0 is not a whole number"),
+        ("num_classes", 4, "has 3 names for num_classes 4"),
+        ("options", {"epochs": 3}, "chance: unknown option"),
+    ):
+        data = {**good, field: value}
+        data["config_sha256"] = config_digest(data)
+        path.write_text(json.dumps(data))
+        with pytest.raises(ValueError, match=why):
+            load_artifact(f"local-dir:{folder}")
+    r = CliRunner().invoke(app, ["predict", str(clip), "--model", f"local-dir:{folder}"])
+    assert r.exit_code == 3 and "chance: unknown option" in r.output  # bad input

@@ -15,7 +15,9 @@ run's (every fold's predictions concatenated), which is what the protocol report
 The same loader reads ``hf-hub:org/name[@revision]`` (from the local Hugging Face cache only),
 ``local-dir:/path``, ``run:RUN_ID`` and catalogue names (:func:`load_artifact`). Before any tensor is
 read, the weights' SHA-256 is compared with the one recorded at export, so a file that was cut short or
-altered is refused with a message naming it; nothing is half loaded.
+altered is refused with a message naming it; nothing is half loaded. ``config.json`` carries the SHA-256
+of its own other fields (``config_sha256``), so an edited config is refused the same way, and every
+field is checked for type and range before the model is built (a ``frames: 1e9`` cannot hang a load).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from mer import errors
-from mer.errors import BadInputError, MissingInputError
+from mer.errors import BadInputError, MissingInputError, OptionValueError
 from mer.protocols.io import atomic_write_json, atomic_write_text, file_sha256
 
 FORMAT = "mer-artifact/1"
@@ -68,6 +70,7 @@ class ArtifactConfig:
         metrics: Whole-run metrics (UF1, UAR, ACC, WF1, per-fold mean ± std, folds done).
         weights_sha256: SHA-256 of ``model.safetensors``; ``weights_bytes`` its size.
         mer_version: Package version that trained it; ``git_commit`` its commit.
+        config_sha256: SHA-256 of every other field (:func:`config_digest`), written at export.
     """
 
     model: str
@@ -93,6 +96,7 @@ class ArtifactConfig:
     weights_bytes: int = 0
     mer_version: str = ""
     git_commit: str | None = None
+    config_sha256: str = ""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = CONFIG_FILE) -> ArtifactConfig:
@@ -104,7 +108,9 @@ class ArtifactConfig:
         missing = [k for k in required if k not in data]
         if missing:
             raise BadInputError(f"{source}: missing field(s) {', '.join(missing)}")
-        return cls(**{k: v for k, v in data.items() if k in known})
+        config = cls(**{k: v for k, v in data.items() if k in known})
+        validate_config(config, source)
+        return config
 
     def build_options(self) -> dict[str, Any]:
         """The options to rebuild the estimator with."""
@@ -122,6 +128,74 @@ class LoadedModel:
 
 
 sha256_file = file_sha256  # one implementation, in mer.protocols.io
+
+# Bounds of the fields a loader acts on: generous, but a typo or an edit cannot make it allocate or loop
+# without end.
+_RECIPE_BOUNDS = {"frames": (1, 1024), "size": (8, 4096), "resize_short": (8, 8192)}
+_MAX_CLASSES = 10_000
+
+
+def config_digest(data: dict[str, Any]) -> str:
+    """SHA-256 of a config's fields other than ``config_sha256`` (sorted keys, compact JSON)."""
+    import hashlib
+
+    body = {k: v for k, v in data.items() if k != "config_sha256"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def config_record(config: ArtifactConfig) -> dict[str, Any]:
+    """What ``config.json`` holds: every field, with ``config_sha256`` computed over the others."""
+    data = asdict(config)
+    data["config_sha256"] = config_digest(data)
+    return data
+
+
+def write_config(folder: Path, config: ArtifactConfig) -> None:
+    """Write ``config.json`` of an artifact folder (atomically, with its own checksum)."""
+    atomic_write_json(Path(folder) / CONFIG_FILE, config_record(config))
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def validate_config(config: ArtifactConfig, source: str = CONFIG_FILE) -> None:
+    """Check every field's type and range.
+
+    Raises:
+        BadInputError: the first field that is wrong, named with its value.
+    """
+
+    def bad(name: str, why: str) -> BadInputError:
+        return BadInputError(f"{source}: {name} {getattr(config, name, None)!r} {why}")
+
+    for name in ("model", "size", "protocol", "task", "dataset", "recipe_name", "select", "run_id"):
+        if not isinstance(getattr(config, name), str):
+            raise bad(name, "is not text")
+    if not _is_int(config.num_classes) or not 1 <= config.num_classes <= _MAX_CLASSES:
+        raise bad("num_classes", f"is not a whole number in 1..{_MAX_CLASSES}")
+    if not isinstance(config.classes, list) or not all(isinstance(c, str) for c in config.classes):
+        raise bad("classes", "is not a list of names")
+    if len(config.classes) != config.num_classes:
+        raise bad("classes", f"has {len(config.classes)} names for num_classes {config.num_classes}")
+    for name in ("options", "recipe", "metrics"):
+        if not isinstance(getattr(config, name), dict):
+            raise bad(name, "is not an object")
+    if config.fold is not None and (not _is_int(config.fold) or config.fold < 0):
+        raise bad("fold", "is not a fold number")
+    if not _is_int(config.seed) or not _is_int(config.weights_bytes) or config.weights_bytes < 0:
+        raise bad("seed" if not _is_int(config.seed) else "weights_bytes", "is not a whole number")
+    for key, (lo, hi) in _RECIPE_BOUNDS.items():
+        v = config.recipe.get(key)
+        if v is not None and (not _is_int(v) or not lo <= v <= hi):
+            raise BadInputError(f"{source}: recipe.{key} {v!r} is not a whole number in {lo}..{hi}")
+    from mer.protocols.prepare import Recipe
+
+    try:
+        Recipe(**config.recipe)
+    except TypeError as e:
+        raise BadInputError(f"{source}: recipe has a field preparation does not know ({e})") from None
 
 
 # --------------------------------------------------------------------------------------------- runs
@@ -183,6 +257,7 @@ def artifact_from_run(run_dir: Path, fold: int | None = None) -> tuple[ArtifactC
         mer_version=str(meta.get("mer_version", "")),
         git_commit=meta.get("git_commit"),
     )
+    validate_config(config, str(run_dir / "run.json"))
     return config, weights
 
 
@@ -206,7 +281,7 @@ def export_run(
         tmp.unlink()
         raise IntegrityError(f"{weights} changed while it was being copied; try again")
     tmp.replace(out_dir / WEIGHTS_FILE)
-    atomic_write_json(out_dir / CONFIG_FILE, asdict(config))
+    write_config(out_dir, config)
     card = render_card(config, repo_id, revision, folder=None if repo_id else str(out_dir.resolve()))
     atomic_write_text(out_dir / CARD_FILE, card)
     return config
@@ -224,6 +299,17 @@ def read_config(folder: Path) -> ArtifactConfig:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise IntegrityError(f"{path}: not valid JSON ({e}); the download may be incomplete") from e
+    if not isinstance(data, dict):
+        raise IntegrityError(f"{path}: not a JSON object")
+    recorded = data.get("config_sha256")
+    if not recorded:
+        raise IntegrityError(f"{path} records no config_sha256; refusing a config that cannot be verified")
+    actual = config_digest(data)
+    if actual != recorded:
+        raise IntegrityError(
+            f"{path}: its fields hash to {actual}, not the config_sha256 {recorded} recorded at export; "
+            "the file was edited or damaged, so the model is not loaded"
+        )
     return ArtifactConfig.from_dict(data, str(path))
 
 
@@ -278,6 +364,12 @@ def build_from_config(config: ArtifactConfig, weights: Path) -> Any:
     load_all()
     spec = MODELS.get(config.model)
     size = spec.check_size(config.size)
+    from mer.zoo.options import check_options
+
+    try:
+        check_options(spec, config.build_options())
+    except errors.MerError as e:
+        raise BadInputError(f"{weights.parent / CONFIG_FILE}: options: {e}") from None
     try:
         state = load_file(str(weights))
     except (SafetensorError, OSError) as e:
@@ -286,7 +378,7 @@ def build_from_config(config: ArtifactConfig, weights: Path) -> Any:
     seed = config.seed * 1000 + (config.fold or 0)
     est = spec.build(num_classes=config.num_classes, size=size, seed=seed, **config.build_options())
     if not hasattr(est, "load_state_dict"):
-        raise TypeError(
+        raise OptionValueError(
             f"model {config.model} cannot load saved weights (its estimator has no load_state_dict)"
         )
     est.load_state_dict(state)

@@ -30,14 +30,14 @@ def read_frames(clips: ClipSet, idx: np.ndarray, pin_memory: bool) -> np.ndarray
     a tensor over the same pinned pages.
     """
     rows = clips.rows[np.asarray(idx, dtype=np.int64)]
-    shape = (len(rows), *clips.store.shape[1:])
+    shape = (len(rows), *clips.clip_shape)
     if pin_memory:
         out = torch.empty(shape, dtype=torch.uint8, pin_memory=True).numpy()
     else:
         out = np.empty(shape, dtype=clips.store.dtype)
     # One contiguous copy per clip from the memmap (fancy indexing would copy twice).
     for j, r in enumerate(rows):
-        out[j] = clips.store[r]
+        clips.read_clip(r, out[j])
     return out
 
 

@@ -28,29 +28,30 @@ RUNNER_SUPPLIED = frozenset({"num_classes", "size", "seed", "name", "variant", "
 
 @dataclass(frozen=True)
 class Limit:
-    """Range of one option name: ``minimum <= value <= maximum``, or one of ``choices``."""
+    """Type and range of one option name: ``minimum <= value <= maximum``, or one of ``choices``."""
 
     minimum: float | None = None
     maximum: float | None = None
     choices: tuple[Any, ...] | None = None
+    type: str = "float"
 
 
 # Ranges by option name. Maximums are sanity bounds that catch a typo (``epochs=1e9``), not advice.
 LIMITS: dict[str, Limit] = {
-    "epochs": Limit(1, 100_000),
-    "batch_size": Limit(1, 1 << 16),
-    "eval_batch_size": Limit(1, 1 << 16),
-    "batch": Limit(1, 1 << 16),
+    "epochs": Limit(1, 100_000, type="int"),
+    "batch_size": Limit(1, 1 << 16, type="int"),
+    "eval_batch_size": Limit(1, 1 << 16, type="int"),
+    "batch": Limit(1, 1 << 16, type="int"),
     "lr": Limit(0, 10),
     "weight_decay": Limit(0, 10),
     "label_smoothing": Limit(0, 1),
-    "cpu_threads": Limit(1, 4096),
-    "grid": Limit(1, 64),
-    "radius": Limit(1, 16),
+    "cpu_threads": Limit(1, 4096, type="int"),
+    "grid": Limit(1, 64, type="int"),
+    "radius": Limit(1, 16, type="int"),
     "c": Limit(0, 1e6),
-    "recipe": Limit(choices=("paper", "official")),
-    "planes": Limit(choices=("top", "apex")),
-    "scorer": Limit(choices=("rule", "prompts")),
+    "recipe": Limit(choices=("paper", "official"), type="str"),
+    "planes": Limit(choices=("top", "apex"), type="str"),
+    "scorer": Limit(choices=("rule", "prompts"), type="str"),
 }
 
 
@@ -145,6 +146,13 @@ def _unwrap(build: Any) -> Any:
     return build
 
 
+def open_schema(spec: ModelSpec) -> bool:
+    """True when the builder takes ``**options`` that no dataclass describes: names beyond its schema
+    are then left for the builder to accept or refuse."""
+    params = inspect.signature(spec.build).parameters.values()
+    return spec.option_fields is None and any(p.kind == p.VAR_KEYWORD for p in params)
+
+
 def option_schema(spec: ModelSpec) -> list[OptionSpec]:
     """Every option ``spec``'s builder accepts, in declaration order."""
     out: dict[str, OptionSpec] = {}
@@ -217,9 +225,15 @@ def check_options(spec: ModelSpec, options: dict[str, Any]) -> None:
             the value and what is accepted).
     """
     schema = {o.name: o for o in option_schema(spec)}
-    refuse_unknown_options(spec.name, set(options) - set(schema))
+    if not open_schema(spec):
+        refuse_unknown_options(spec.name, set(options) - set(schema))
     for key, value in options.items():
-        _check_value(spec.name, schema[key], value)
+        opt = schema.get(key)
+        if opt is None and key in LIMITS:  # an open builder: the name's usual type and range still hold
+            lim = LIMITS[key]
+            opt = OptionSpec(key, lim.type, None, True, lim, "")
+        if opt is not None:
+            _check_value(spec.name, opt, value)
 
 
 def model_record(spec: ModelSpec) -> dict[str, Any]:

@@ -324,6 +324,7 @@ def predict_clips(
     top_aus: int = DEFAULT_TOP_AUS,
     device: str | None = None,
     on_skip: Any = None,
+    on_clip: Any = None,
 ) -> PredictReport:
     """Predict every clip (folders of clips expanded); clips that cannot be read are skipped and listed.
 
@@ -338,6 +339,7 @@ def predict_clips(
         top_aus: AU phrases reported per clip (CLIP-aligned models).
         device: Torch device (default the estimator's).
         on_skip: Called with ``(clip, reason)`` for each skipped clip.
+        on_clip: Progress, called with ``(clips read, total clips)`` after each clip.
 
     Raises:
         FrameError, ValueError: when a single clip was given and it cannot be used (the message names it).
@@ -360,7 +362,7 @@ def predict_clips(
     paths = expand_clips(clips)
     single = len(paths) == 1 and len(clips) == 1
     arrays, samples, skipped = [], [], []
-    for p in paths:
+    for n, p in enumerate(paths, start=1):
         try:
             arr, sample = prepare_clip(p, recipe, onset, apex, offset)
         except (FrameError, ValueError) as e:
@@ -370,6 +372,9 @@ def predict_clips(
             if on_skip is not None:
                 on_skip(str(p), str(e))
             continue
+        finally:
+            if on_clip is not None:
+                on_clip(n, len(paths))
         arrays.append(arr)
         samples.append(sample)
     report = PredictReport(model=model, classes=list(cfg.classes), results=[], skipped=skipped)

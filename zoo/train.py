@@ -27,7 +27,7 @@ from torch import nn
 
 from mer.errors import RunFailedError
 from mer.protocols.clipset import ClipSet
-from mer.zoo import distributed
+from mer.zoo import distributed, watch
 from mer.zoo.loader import PrefetchingClips
 
 log = logging.getLogger("mer.train")
@@ -232,9 +232,10 @@ def train_model(
         batches = epoch_batches(labels, cfg, np.random.default_rng([seed, epoch]))
         net.train()
         t0, seen, total, terms_sum = time.perf_counter(), 0, 0.0, {}
-        clips: Any = train_set
+        # a TSN cache draws each segment's training frame anew every epoch (ClipSet.draw)
+        clips: Any = train_set.drawn((seed, epoch)) if getattr(train_set, "pooled", False) else train_set
         if cfg.prefetch > 0:
-            clips = PrefetchingClips(train_set, batches, device.type == "cuda", cfg.prefetch)
+            clips = PrefetchingClips(clips, batches, device.type == "cuda", cfg.prefetch)
         try:
             for step, idx in enumerate(batches):
                 if cfg.prefetch > 0:
@@ -299,6 +300,8 @@ def train_model(
                 },
                 checkpoint,
             )
+        if main:
+            watch.log_epoch(result.history, cfg.epochs)  # after the checkpoint: the two agree
         if progress is not None:
             progress(row)
     result.epochs_run = len(result.history)

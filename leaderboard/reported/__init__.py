@@ -3,7 +3,9 @@
 A package (not a plain module) so that setuptools ships the CSV files with it.
 
 ``main.csv`` holds Tables IV–VII of MER-CLIP and the Micro-AU CLIP figures (SPEC A.7, B.7), one line per
-(method, protocol); ``ablations.csv`` holds Tables VIII–XI, one line per (table row, protocol). Cells are
+(method, protocol), or per (method, protocol, part) for a composite set's per-dataset figures (the rows of
+Table IV that are MEGC2019 composite parts sit under ``megc2019`` with ``part`` casme2 / samm);
+``ablations.csv`` holds Tables VIII–XI, one line per (table row, protocol). Cells are
 fractions as printed in the paper; ``N/A`` is the paper's own N/A; an empty cell is a metric the table does
 not show.
 """
@@ -104,11 +106,28 @@ def _read(name: str) -> tuple[Path, list[dict[str, str]]]:
 
 @lru_cache(maxsize=1)
 def reported_rows() -> tuple[ReportedRow, ...]:
-    """All rows of ``main.csv`` in file order (the papers' row order)."""
+    """All rows of ``main.csv`` in file order (the papers' row order).
+
+    A line with a ``part`` (a composite set's source dataset, e.g. ``casme2`` under ``megc2019``) gives
+    metrics keyed ``casme2:uf1``; consecutive lines of one method, table and protocol make one row.
+    """
     path, lines = _read("main.csv")
-    rows = []
+    rows: list[ReportedRow] = []
     for i, r in enumerate(lines, start=2):
-        metrics = {m: _value(r[m], path, i, m) for m in METRICS}
+        part = (r.get("part") or "").strip()
+        metrics = {(f"{part}:{m}" if part else m): _value(r[m], path, i, m) for m in METRICS}
+        metrics = {k: v for k, v in metrics.items() if v is not None}
+        last = rows[-1] if rows else None
+        if last is not None and (last.table, last.protocol, last.method) == (
+            r["table"],
+            r["protocol"],
+            r["method"],
+        ):
+            clash = sorted(set(metrics) & set(last.metrics))
+            if clash:
+                raise BadInputError(f"{path}:{i}: {r['method']} gives {', '.join(clash)} twice")
+            last.metrics.update(metrics)
+            continue
         rows.append(
             ReportedRow(
                 table=r["table"],
@@ -116,7 +135,7 @@ def reported_rows() -> tuple[ReportedRow, ...]:
                 method=r["method"],
                 year=r["year"],
                 model=r["model"],
-                metrics={k: v for k, v in metrics.items() if v is not None},
+                metrics=metrics,
                 citation=r["citation"],
                 source=r["source"],
                 note=r["note"],
