@@ -329,9 +329,16 @@ def data_synth(
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same files).")] = 0,
     width: Annotated[int, typer.Option(help="Frame width.")] = 128,
     height: Annotated[int, typer.Option(help="Frame height.")] = 128,
-    add: Annotated[bool, typer.Option(help="Also register it as dataset `synthme`.")] = True,
+    register: Annotated[
+        bool,
+        typer.Option(
+            "--register",
+            help="Make it the `synthme` that loso-synth-3 and au-loso-synth use (runs on a non-default "
+            "generation are named loso-synth-3@<data id>).",
+        ),
+    ] = False,
 ) -> None:
-    """Write the SynthME synthetic benchmark (frame folders + coding sheet)."""
+    """Write the SynthME synthetic benchmark (frame folders + coding sheet + generation parameters)."""
     _load()
     from mer.protocols.config import add_dataset
     from mer.protocols.synthme import write_synthme
@@ -347,9 +354,16 @@ def data_synth(
             height=height,
             progress=lambda done, total: progress.update(task, completed=done, total=total),
         )
-    if add:
-        add_dataset("synthme", out)
     console.print(f"wrote {subjects * clips_per_subject} clips to {out} (sheet {sheet.name})")
+    if register:
+        add_dataset("synthme", out)
+        console.print(f"registered {out} as dataset synthme")
+    else:
+        console.print(
+            f"not registered: the benchmark's synthme is unchanged; `mer data add synthme {out}` "
+            "(or --register) makes runs use it",
+            highlight=False,
+        )
 
 
 @data_app.command("stats")
@@ -386,6 +400,9 @@ def data_prepare(
     ] = None,
     on_align_failure: Annotated[str, typer.Option(help="full-frame | error")] = "full-frame",
     workers: Annotated[int, typer.Option(help="Threads.")] = 2,
+    force: Annotated[
+        bool, typer.Option("--force", help="Rebuild the cache even if one exists (repairs a damaged one).")
+    ] = False,
 ) -> None:
     """Parse, validate, sample key frames, crop and cache a dataset (a no-op when cached)."""
     _load()
@@ -417,8 +434,10 @@ def data_prepare(
         def tick(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        result = prepare(name, root, recipe, annotations=annotations, workers=workers, progress=tick)
-    state = "prepared" if result.created else "already prepared (no-op)"
+        result = prepare(
+            name, root, recipe, annotations=annotations, workers=workers, progress=tick, force=force
+        )
+    state = ("rebuilt" if force else "prepared") if result.created else "already prepared (no-op)"
     console.print(f"{name}: {len(result.samples)} clips {state} → {result.path}")
     al = result.alignment
     if al and al.get("asked") != "none":  # which aligner cropped how many clips, and why a fallback ran
@@ -429,6 +448,28 @@ def data_prepare(
         console.print(f"  [yellow]note[/yellow] {issue}", highlight=False)
     if len(result.issues) > 20:
         console.print(f"  … and {len(result.issues) - 20} more")
+
+
+@data_app.command("verify")
+@friendly_errors
+def data_verify(
+    dataset: Annotated[str | None, typer.Argument(help="Dataset name (default: every prepared one).")] = None,
+) -> None:
+    """Check every prepared cache (and its flow caches) against the checksums recorded when it was made."""
+    _load()
+    from mer.errors import ExitCode
+    from mer.protocols.prepare import verify_caches
+
+    report = verify_caches(dataset)
+    for folder, problem in report:
+        if problem is None:
+            console.print(f"ok       {folder}", highlight=False)
+        else:
+            console.print(f"[red]DAMAGED[/red]  {problem}", highlight=False, soft_wrap=True)
+    bad = sum(p is not None for _, p in report)
+    console.print(f"{len(report)} cache(s) checked, {bad} damaged")
+    if bad:
+        raise typer.Exit(int(ExitCode.INTEGRITY))
 
 
 # ------------------------------------------------------------------------------------------ bench
@@ -524,6 +565,18 @@ def bench_run(
             "Default: one per CPU core for deep models on a CPU-only machine, else 1."
         ),
     ] = None,
+    no_verify: Annotated[
+        bool,
+        typer.Option("--no-verify", help="Skip the prepared cache's checksum check at the start (recorded)."),
+    ] = False,
+    allow_mixed: Annotated[
+        bool,
+        typer.Option(
+            "--allow-mixed",
+            help="Resume a run whose finished folds came from another git commit or other options "
+            "(recorded in run.json).",
+        ),
+    ] = False,
     align: Annotated[
         str | None, typer.Option(help="Face crop: none | detect | landmarks (default: the dataset's).")
     ] = None,
@@ -595,6 +648,8 @@ def bench_run(
             runs_dir=runs_dir,
             run_id=run_id,
             parallel_folds=parallel_folds,
+            verify=not no_verify,
+            allow_mixed=allow_mixed,
             tensorboard=tensorboard,
             **_fold_callbacks(progress, "folds"),
         )
@@ -609,12 +664,16 @@ def bench_run(
 def bench_merge(
     runs: Annotated[list[Path], typer.Argument(help="Run directories made with disjoint --folds.")],
     out: Annotated[Path, typer.Option(help="Merged run directory to write.")],
+    allow_mixed: Annotated[
+        bool,
+        typer.Option("--allow-mixed", help="Join runs of other git commits or options (recorded)."),
+    ] = False,
 ) -> None:
     """Join runs made with disjoint --folds (e.g. on several machines) into one run."""
     _load()
     from mer.protocols.runner import merge_runs
 
-    result = merge_runs(list(runs), out)
+    result = merge_runs(list(runs), out, allow_mixed=allow_mixed)
     console.print(f"merged {len(runs)} runs → {result.run_dir} ({result.folds_done}/{result.n_folds} folds)")
     _print_metrics(result.metrics)
 
@@ -879,7 +938,9 @@ def predict(
             on_clip=lambda done, total: progress.update(task, completed=done, total=total),
         )
     if out is not None:
-        report.table().to_csv(out, index=False)
+        from mer.protocols.io import atomic_write_text
+
+        atomic_write_text(out, report.table().to_csv(index=False))
         err.print(f"wrote {out}", highlight=False)
     if as_json:
         console.print_json(json.dumps(report.to_dict()))

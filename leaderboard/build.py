@@ -5,10 +5,8 @@ Library entry point: :func:`build_leaderboard`. The CLI only parses arguments an
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mer.leaderboard.ablations import ablation_tables
@@ -24,6 +22,7 @@ from mer.leaderboard.tables import (
     protocol_order,
     protocol_table,
 )
+from mer.protocols.io import atomic_write_text
 
 DEFAULT_OUT = Path("leaderboard") / "LEADERBOARD.md"
 #: Where ``--format html`` writes its folder when no ``--out`` is given.
@@ -71,6 +70,43 @@ def figure_path(run_id: str) -> str:
     return f"{FIGURES_DIR}/{run_id}.png"
 
 
+def data_groups(runs: list[RunRecord]) -> list[tuple[list[RunRecord], str]]:
+    """Split one protocol's runs by the data they saw (their data fingerprint).
+
+    The first group is the protocol's own table: the default data (plain name) with the most runs.
+    Every other group gets a label (its data name and fingerprint id) and is shown apart, so runs on
+    different data are never ranked together. Runs that predate fingerprints form their own group.
+    """
+    groups: dict[str, list[RunRecord]] = {}
+    for r in runs:
+        groups.setdefault(r.data_id, []).append(r)
+    if len(groups) <= 1 and not any("@" in r.data_name for r in runs):
+        return [(runs, "")]
+
+    def rank(item: tuple[str, list[RunRecord]]) -> tuple:
+        key, members = item
+        return ("@" in members[0].data_name, -len(members), key)
+
+    ordered = sorted(groups.items(), key=rank)
+    out = []
+    for i, (key, members) in enumerate(ordered):
+        plain = i == 0 and "@" not in members[0].data_name
+        name = members[0].data_name or "data not recorded (run from an older mer)"
+        out.append((members, "" if plain else f"{name}, fingerprint {key or '?'}"))
+    return out
+
+
+def mark_data(table: Table, label: str, runs: list[RunRecord]) -> Table:
+    """``table`` re-keyed and titled for runs on other data than the protocol's own table."""
+    fp = (runs[0].run.get("data_fingerprint") or {}) if runs else {}
+    counts = ", ".join(f"{c} {n}" for c, n in (fp.get("class_counts") or {}).items())
+    what = f"{fp.get('n_samples', '?')} clips ({counts})" if fp else "data not recorded"
+    note = f"Data: {what}. Runs of this protocol on other data are in separate tables: not comparable."
+    suffix = (runs[0].data_id if runs else "") or "unrecorded"
+    key = table.key.replace("/", f"@{suffix}/", 1) if "/" in table.key else f"{table.key}@{suffix}"
+    return replace(table, key=key, title=f"{table.title} — on {label}", notes=[*table.notes, note])
+
+
 def _references(tables: list[Table]) -> Table | None:
     keys: list[str] = []
     for t in tables:
@@ -113,10 +149,15 @@ def assemble_tables(
         for p in sorted(by_task[task], key=protocol_order):
             mine = [r for r in runs if r.protocol == p and r.task == task]
             rep = [r for r in reported if r.protocol == p]
-            tables.append(protocol_table(p, rep, mine, figures, task=info_for(p, task).task))
-            detail = per_class_table(p, mine) if task == "emotion" else per_au_table(p, mine)
-            if detail is not None:
-                tables.append(detail)
+            for i, (group, label) in enumerate(data_groups(mine)):
+                info_task = info_for(p, task).task
+                table = protocol_table(p, rep if i == 0 else [], group, figures, task=info_task)
+                if label:  # runs of this protocol on other data: their own table, marked
+                    table = mark_data(table, label, group)
+                tables.append(table)
+                detail = per_class_table(p, group) if task == "emotion" else per_au_table(p, group)
+                if detail is not None:
+                    tables.append(mark_data(detail, label, group) if label else detail)
     tables += ablation_tables(list(ablation_rows()), [r for r in runs if r.task == "emotion"])
     extra = other_reported_table(other)
     if extra is not None:
@@ -125,22 +166,6 @@ def assemble_tables(
     if refs is not None:
         tables.append(refs)
     return tables
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    _write_atomic_bytes(path, text.encode("utf-8"))
-
-
-def _write_atomic_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _draw(runs: list[RunRecord], folder: Path) -> list[Path]:
@@ -202,7 +227,7 @@ def build_leaderboard(
         result.stale = current != text
         return result
     result.figures = _draw(shown, out.parent)
-    _write_atomic(out, text)
+    atomic_write_text(out, text)
     result.written = True
     return result
 

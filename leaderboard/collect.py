@@ -44,6 +44,16 @@ class RunRecord:
         return str(self.run["protocol"])
 
     @property
+    def data_id(self) -> str:
+        """Fingerprint id of the data the run saw ("" for a run from before fingerprints)."""
+        return str((self.run.get("data_fingerprint") or {}).get("id") or "")
+
+    @property
+    def data_name(self) -> str:
+        """``synthme``, ``synthme@<id>`` for a non-default generation, "" when not recorded."""
+        return str(self.run.get("data_name") or "")
+
+    @property
     def task(self) -> str:
         return str(self.run.get("task") or "emotion")
 

@@ -83,6 +83,8 @@ def save_run_figure(run: RunRecord, path: Path) -> Path:
         _per_au(fig, run)
     fig.suptitle(f"{run.run_id}: {run.model} on {run.protocol}", fontsize=10)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", metadata=PNG_METADATA)
+    from mer.protocols.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", metadata=PNG_METADATA)
     return path

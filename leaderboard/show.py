@@ -34,7 +34,7 @@ def collect_rows(runs_dir: Path) -> list[RunRow]:
         complete = m and done == total
         rows.append(
             RunRow(
-                protocol=meta["protocol"],
+                protocol=meta.get("protocol_label") or meta["protocol"],
                 model=meta["model"],
                 size=meta["size"],
                 select=meta.get("select", "last"),

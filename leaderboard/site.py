@@ -461,7 +461,7 @@ def write_site(site: Site, folder: Path) -> list[str]:
     Raises:
         SiteFolderError: ``folder`` holds files that are not a mer site (nothing is touched).
     """
-    from mer.leaderboard.build import _write_atomic_bytes
+    from mer.protocols.io import atomic_write_bytes
 
     if not is_site_folder(folder):
         raise SiteFolderError(
@@ -472,7 +472,7 @@ def write_site(site: Site, folder: Path) -> list[str]:
     for rel in changed:
         path = folder / rel
         if rel in site.files:
-            _write_atomic_bytes(path, site.files[rel])
+            atomic_write_bytes(path, site.files[rel])
         else:
             path.unlink()
     for d in sorted((p for p in folder.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):

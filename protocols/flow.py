@@ -27,6 +27,7 @@ never replaced by another one.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +39,7 @@ import cv2
 import numpy as np
 
 from mer.errors import OptionValueError, UnavailableError
+from mer.protocols.cache import CacheError, build_lock, file_record, open_array, remove_stale, workspace
 from mer.protocols.clipset import ClipSet
 from mer.protocols.io import atomic_write_json, stable_hash
 from mer.protocols.prepare import PreparedSet, Recipe
@@ -330,16 +332,40 @@ def ensure_flow(
     """
     cfg = (cfg or FlowConfig()).resolved()
     path = flow_cache_path(prepared, cfg)
-    if path.exists():
-        return np.load(path, mmap_mode="r")
-    require_method(cfg.method)  # before any work: a missing method is an error, never a swap
-    n = len(prepared.samples)
-    # A per-process temporary name: two processes computing the same cache never write one file.
-    tmp = path.with_name(f"{path.stem}.partial{os.getpid()}.npy")
-    _compute(prepared, cfg, tmp, workers, progress)
-    atomic_write_json(path.with_suffix(".json"), {"flow": cfg.to_json(), "version": FLOW_VERSION, "n": n})
-    os.replace(tmp, path)
-    return np.load(path, mmap_mode="r")
+    record = path.with_suffix(".json")
+    if record.exists():
+        return _open_flow(prepared, path, prepared.verified)
+    # One builder at a time; the others wait and use its file (mer.protocols.cache).
+    with build_lock(path, "a flow cache"):
+        if record.exists():
+            return _open_flow(prepared, path, prepared.verified)
+        require_method(cfg.method)  # before any work: a missing method is an error, never a swap
+        remove_stale(path)
+        tmp = path.parent / f"{workspace(path).name}.npy"  # open_memmap wants a .npy name
+        _compute(prepared, cfg, tmp, workers, progress)
+        files = {path.name: file_record(tmp)}
+        os.replace(tmp, path)
+        # The record is written last: its presence marks a finished cache.
+        atomic_write_json(
+            record,
+            {"flow": cfg.to_json(), "version": FLOW_VERSION, "n": len(prepared.samples), "files": files},
+        )
+    return _open_flow(prepared, path, "size")
+
+
+def _open_flow(prepared: PreparedSet, path: Path, verify: str) -> np.ndarray:
+    """The flow array at ``path``, checked against the record beside it (see :func:`open_array`)."""
+    from mer.protocols.prepare import rebuild_command
+
+    rebuild = rebuild_command(prepared.path.parent.name, prepared.recipe)
+    try:
+        rec = json.loads(path.with_suffix(".json").read_text())["files"][path.name]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise CacheError(
+            f"damaged cache {prepared.path}: {path.with_suffix('.json').name} cannot be read ({e}); "
+            f"rebuild it with `{rebuild}`"
+        ) from None
+    return open_array(path, rec, "sha256" if verify == "sha256" else "size", rebuild)
 
 
 def _compute(

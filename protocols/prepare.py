@@ -5,14 +5,20 @@ The prepared cache of one dataset and one recipe lives in
 
 - ``frames.npy``: every clip's T key frames as one uint8 array ``[N, T, S, S, 3]`` (memory-mapped);
 - ``index.csv``: one row per clip (the :class:`~mer.protocols.sample.Sample` fields), in array order;
-- ``meta.json``: recipe, shapes, sheet hash, validation report; written last, so its presence marks a
-  finished cache. ``key`` hashes the recipe, the sheet's bytes and the dataset root, so a second
-  prepare is a no-op and a changed sheet, recipe or root gets a new cache.
+- ``meta.json``: recipe, sheet hash, validation report, and each file's size, SHA-256 (and the array's
+  shape). ``key`` hashes the recipe, the sheet's bytes and the dataset root, so a second prepare is a
+  no-op and a changed sheet, recipe or root gets a new cache.
+
+A cache is built in a per-process temporary folder under a file lock and published with one rename
+(:mod:`mer.protocols.cache`): two processes preparing one dataset at once end with one cache, the second
+having waited for the first. Opening a cache checks sizes and shapes; ``verify="sha256"`` also checks
+the checksums. A damaged cache is a :class:`~mer.protocols.cache.CacheError` naming the folder and
+``mer data prepare ... --force``, which rebuilds it.
 """
 
 from __future__ import annotations
 
-import shutil
+import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -24,6 +30,16 @@ import numpy as np
 import pandas as pd
 
 from mer.errors import MissingInputError
+from mer.protocols.cache import (
+    CacheError,
+    build_lock,
+    check_file,
+    file_record,
+    open_array,
+    publish_dir,
+    remove_stale,
+    workspace,
+)
 from mer.protocols.clipset import ClipSet
 from mer.protocols.config import dataset_entry, mer_home
 from mer.protocols.datasets import DATASETS, DatasetSpec
@@ -34,7 +50,7 @@ from mer.protocols.protocol import Protocol
 from mer.protocols.sample import AnnotationError, Sample, ValidationIssue
 from mer.protocols.sampling import SAMPLERS, uniform_pool_indices
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: meta.json records every file's size and SHA-256
 
 
 @dataclass(frozen=True)
@@ -81,6 +97,9 @@ class PreparedSet:
         recipe: The recipe it was made with.
         issues: Validation report of the sheet (and alignment fallbacks).
         created: True when this call did the work, False when the cache already existed.
+        verified: What opening it checked: "size" (sizes and shapes), "sha256" (also the checksums),
+            or "built" (made by this call: its checksums were just computed).
+        meta: The parsed ``meta.json``.
         alignment: How the face crop was made (:func:`alignment_report`).
     """
 
@@ -90,6 +109,8 @@ class PreparedSet:
     recipe: Recipe
     issues: list[ValidationIssue] = field(default_factory=list)
     created: bool = False
+    verified: str = "size"
+    meta: dict[str, Any] = field(default_factory=dict)
     alignment: dict[str, Any] = field(default_factory=dict)
 
     def clipset(self, protocol: Protocol) -> ClipSet:
@@ -229,6 +250,8 @@ def prepare(
     annotations: Path | None = None,
     workers: int = 2,
     progress: Callable[[int, int], None] | None = None,
+    force: bool = False,
+    verify: str = "size",
 ) -> PreparedSet:
     """Parse, validate, sample, crop and cache ``dataset``; a no-op when the cache exists.
 
@@ -239,10 +262,14 @@ def prepare(
         annotations: Annotation sheet (default: recorded, or found under the root).
         workers: Threads reading and resizing frames (OpenCV releases the GIL).
         progress: Called with ``(done, total)`` after each clip.
+        force: Rebuild the cache even when one exists (the way to repair a damaged one).
+        verify: What opening an existing cache checks: "size" (sizes, shapes) or "sha256" (also the
+            checksums of every file).
 
     Raises:
         AnnotationError: the sheet has a row that cannot be used (file, row and field named).
         FrameError: a missing frame folder, a missing or unreadable frame (path named).
+        CacheError: the existing cache is damaged (folder and the rebuilding command named).
     """
     spec = DATASETS.get(dataset)
     recipe = recipe or Recipe()
@@ -259,9 +286,32 @@ def prepare(
         LAYOUTS.get(recorded["layout"])(root, None)  # flow images: no frames to prepare (says so)
     sheet = resolve_sheet(spec, root, annotations)
     out = cache_dir(dataset, recipe, sheet, root)
-    if (out / "meta.json").exists():
-        return load_prepared(out)
+    if not force and (out / "meta.json").exists():
+        return load_prepared(out, verify)
+    with build_lock(out, f"the {dataset} cache"):
+        if not force and (out / "meta.json").exists():  # another process built it while we waited
+            return load_prepared(out, verify)
+        remove_stale(out)  # we hold the lock: a temporary folder is a killed builder's
+        tmp = workspace(out)
+        _build(dataset, spec, root, sheet, recipe, tmp, workers, progress)
+        publish_dir(tmp, out)
+    result = load_prepared(out, "size")
+    result.created = True
+    result.verified = "built"  # its checksums were just computed from these bytes
+    return result
 
+
+def _build(
+    dataset: str,
+    spec: DatasetSpec,
+    root: Path,
+    sheet: Path,
+    recipe: Recipe,
+    tmp: Path,
+    workers: int,
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    """Prepare every clip into the folder ``tmp`` (frames.npy, index.csv, meta.json last)."""
     parsed = spec.parse(sheet)
     fatal = [i for i in parsed.issues if i.fatal]
     if fatal:
@@ -271,8 +321,6 @@ def prepare(
     if not samples:
         raise AnnotationError(f"{sheet}: no sample found")
 
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     pool = (recipe.pool,) if recipe.pool > 1 else ()
     shape = (len(samples), recipe.frames, *pool, recipe.size, recipe.size, 3)
@@ -315,16 +363,24 @@ def prepare(
             "sheet": str(sheet),
             "sheet_sha256": file_sha256(sheet),
             "root": str(root),
+            "layout": spec.frame_layout,
             "cache_version": CACHE_VERSION,
             "issues": [i.__dict__ for i in issues],
+            "files": {name: file_record(tmp / name) for name in ("frames.npy", "index.csv")},
             "alignment": alignment_report(recipe, chain, skipped, final_samples),
         },
     )
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
-    result = load_prepared(out)
-    result.created = True
-    return result
+
+
+def rebuild_command(dataset: str, recipe: Recipe | dict[str, Any] | None) -> str:
+    """The ``mer data prepare`` line that rebuilds the cache of ``dataset`` with ``recipe``."""
+    parts = [f"mer data prepare {dataset} --force"]
+    rec = recipe.key() if isinstance(recipe, Recipe) else dict(recipe or {})
+    default = Recipe().key()
+    for k, v in rec.items():
+        if v is not None and v != default.get(k):
+            parts.append(f"--{k.replace('_', '-')} {v}")
+    return " ".join(parts)
 
 
 def alignment_report(
@@ -350,15 +406,78 @@ def alignment_report(
     }
 
 
-def load_prepared(path: Path) -> PreparedSet:
-    """Open a finished cache folder (memory-mapped, read-only)."""
-    import json
+def load_prepared(path: Path, verify: str = "size") -> PreparedSet:
+    """Open a finished cache folder (memory-mapped, read-only), checking it against its record.
 
-    meta = json.loads((Path(path) / "meta.json").read_text())
-    store = np.load(Path(path) / "frames.npy", mmap_mode="r")
-    index = pd.read_csv(Path(path) / "index.csv", dtype=str, keep_default_na=False)
+    Args:
+        path: The cache folder.
+        verify: "size" (sizes and shapes: cheap) or "sha256" (also every file's checksum).
+
+    Raises:
+        CacheError: a file is missing, truncated, overwritten or unreadable, or meta.json is damaged.
+    """
+    path = Path(path)
+    dataset = path.parent.name
+    try:
+        meta = json.loads((path / "meta.json").read_text())
+        recipe = Recipe(**meta["recipe"])
+        files = meta["files"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise CacheError(
+            f"damaged cache {path}: meta.json cannot be read ({e}); rebuild it with "
+            f"`{rebuild_command(dataset, None)}` and the recipe options you prepared it with"
+        ) from None
+    rebuild = rebuild_command(meta.get("dataset", dataset), recipe)
+    check_file(path / "index.csv", files["index.csv"], verify, rebuild)
+    store = open_array(path / "frames.npy", files["frames.npy"], verify, rebuild)
+    index = pd.read_csv(path / "index.csv", dtype=str, keep_default_na=False)
     samples = [Sample.from_row(r) for r in index.to_dict("records")]
+    if len(samples) != store.shape[0]:
+        raise CacheError(
+            f"damaged cache {path}: index.csv has {len(samples)} rows for {store.shape[0]} clips; "
+            f"rebuild it with `{rebuild}`"
+        )
     issues = [ValidationIssue(**d) for d in meta.get("issues", [])]
     return PreparedSet(
-        Path(path), samples, store, Recipe(**meta["recipe"]), issues, alignment=meta.get("alignment", {})
+        path,
+        samples,
+        store,
+        recipe,
+        issues,
+        verified=verify,
+        meta=meta,
+        alignment=meta.get("alignment", {}),
     )
+
+
+def verify_caches(dataset: str | None = None) -> list[tuple[Path, str | None]]:
+    """Check every prepared cache (of ``dataset``, or of all datasets) and its flow caches byte by byte.
+
+    Returns:
+        One ``(folder, problem)`` per cache; ``problem`` is None for a sound cache, else the message
+        (which names the rebuilding command).
+    """
+    from mer.protocols.cache import check_file
+
+    base = mer_home() / "prepared"
+    folders = sorted((base / dataset).glob("*/meta.json") if dataset else base.glob("*/*/meta.json"))
+    report: list[tuple[Path, str | None]] = []
+    for meta_path in folders:
+        folder = meta_path.parent
+        try:
+            prepared = load_prepared(folder, "sha256")
+            rebuild = rebuild_command(folder.parent.name, prepared.recipe)
+            for rec_path in sorted(folder.glob("flow_*.json")):
+                try:
+                    files = json.loads(rec_path.read_text())["files"]
+                except (OSError, ValueError, KeyError, TypeError):
+                    raise CacheError(
+                        f"damaged cache {folder}: {rec_path.name} cannot be read; rebuild it with `{rebuild}`"
+                    ) from None
+                for name, rec in files.items():
+                    check_file(folder / name, rec, "sha256", rebuild)
+        except CacheError as e:
+            report.append((folder, str(e)))
+        else:
+            report.append((folder, None))
+    return report

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+import hashlib
 import json
 import logging
 import random
@@ -25,10 +26,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mer.errors import MissingInputError, NonFiniteError, OptionValueError, UsageError
+from mer.errors import IntegrityError, MissingInputError, NonFiniteError, OptionValueError, UsageError
+from mer.protocols.cache import publish_dir, remove_stale, workspace
 from mer.protocols.clipset import ClipSet
+from mer.protocols.fingerprint import DataMismatchError, data_fingerprint
 from mer.protocols.flow import FlowConfig, FlowMethodError, flow_config, is_flow_setting, require_method
-from mer.protocols.io import atomic_write_json, atomic_write_text, stable_hash
+from mer.protocols.io import (
+    atomic_path,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    make_dirs,
+    stable_hash,
+)
 from mer.protocols.metrics import emotion_metrics, per_fold_summary, per_part_metrics
 from mer.protocols.prepare import PreparedSet, Recipe, prepare
 from mer.protocols.protocol import PROTOCOLS, Fold, Protocol, parse_folds
@@ -75,7 +85,69 @@ TASKS: Registry[TaskHooks] = Registry("task")
 
 
 class RunConfigError(UsageError, ValueError):
-    """An existing run directory was made with a different configuration."""
+    """An existing run directory (or a run to merge) was made with a different configuration."""
+
+
+#: run.json fields that must be equal for two runs (or a run and its resumption) to be one run.
+SAME_RUN_KEYS = (
+    "model", "size", "protocol", "protocol_version", "seed", "select", "recipe", "training", "flow"
+)  # fmt: skip
+#: Fields that may differ only with ``--allow-mixed``, which records the mix in run.json.
+MIXABLE_KEYS = ("options", "git_commit")
+
+
+@dataclass(frozen=True)
+class RunDifference:
+    """One field in which two run records differ.
+
+    Attributes:
+        key: The run.json field.
+        reference: Its value in the reference run (the existing run, the first run merged).
+        other: Its value in the other run.
+        kind: "config" (always refused), "data" (other data: always refused), "mixable" (refused
+            unless ``--allow-mixed``).
+    """
+
+    key: str
+    reference: Any
+    other: Any
+    kind: str
+
+    def fingerprint_text(self) -> str:
+        """What differs between two data fingerprints, e.g. ``n_samples 246 → 249``."""
+        a, b = self.reference or {}, self.other or {}
+        if not a or not b:
+            return "no data fingerprint recorded (a run from an older mer)"
+        keys = [k for k in ("data_name", "sheet_sha256", "n_samples", "class_counts", "synth", "layout")
+                if a.get(k) != b.get(k)]  # fmt: skip
+        return ", ".join(f"{k} {_short(a.get(k))} → {_short(b.get(k))}" for k in keys)
+
+
+def _short(v: Any) -> str:
+    return f"{v[:12]}…" if isinstance(v, str) and len(v) > 16 else json.dumps(v, sort_keys=True)
+
+
+def run_differences(reference: dict[str, Any], other: dict[str, Any]) -> list[RunDifference]:
+    """Every field in which two run records (run.json dicts) differ, in the order they are checked:
+    configuration, data fingerprint, then the fields ``--allow-mixed`` accepts.
+
+    The one comparison used when a run is resumed and when runs are merged.
+    """
+
+    def same(a: Any, b: Any) -> bool:
+        return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+
+    out = [RunDifference(k, reference.get(k), other.get(k), "config") for k in SAME_RUN_KEYS
+           if not same(reference.get(k), other.get(k))]  # fmt: skip
+    fa, fb = reference.get("data_fingerprint"), other.get("data_fingerprint")
+    if not fa or not fb:  # a run from before fingerprints: only --allow-mixed may join it
+        if fa != fb:
+            out.append(RunDifference("data_fingerprint", fa, fb, "mixable"))
+    elif fa.get("id") != fb.get("id"):
+        out.append(RunDifference("data_fingerprint", fa, fb, "data"))
+    out += [RunDifference(k, reference.get(k), other.get(k), "mixable") for k in MIXABLE_KEYS
+            if not same(reference.get(k), other.get(k))]  # fmt: skip
+    return out
 
 
 @dataclass
@@ -226,16 +298,22 @@ def ensure_dataset_root(dataset: str) -> Path | None:
 
 
 def load_protocol_data(
-    protocol: Protocol, recipe: Recipe, progress: Callable[[int, int], None] | None = None
+    protocol: Protocol,
+    recipe: Recipe,
+    progress: Callable[[int, int], None] | None = None,
+    verify: str = "size",
 ) -> tuple[PreparedSet, ClipSet]:
-    """Prepare (or open) the protocol's dataset and return its labelled clip set."""
+    """Prepare (or open) the protocol's dataset and return its labelled clip set.
+
+    ``verify`` says what opening an existing cache checks: "size" (sizes and shapes) or "sha256"."""
+
     root = ensure_dataset_root(protocol.dataset)
     if root is None:
         raise MissingInputError(
             f"protocol {protocol.name} needs dataset {protocol.dataset!r}; "
             f"run `mer data add {protocol.dataset} ROOT` first"
         )
-    prepared = prepare(protocol.dataset, root, recipe, progress=progress)
+    prepared = prepare(protocol.dataset, root, recipe, progress=progress, verify=verify)
     return prepared, prepared.clipset(protocol)
 
 
@@ -271,6 +349,8 @@ class RunInputs:
         flow: The record of the flow (method and parameters, or the flow images), None without flow.
         alignment: How the face crop was made (empty for flow images).
         samples: Every prepared sample, the protocol's or not (to tell what its class map drops).
+        data: What identifies the data (sheet SHA-256, layout, root) for the run's data fingerprint.
+        verified: What opening the inputs checked ("size", "sha256", "built"; "none" for flow images).
     """
 
     source: Path
@@ -278,6 +358,8 @@ class RunInputs:
     flow: dict[str, Any] | None = None
     alignment: dict[str, Any] = field(default_factory=dict)
     samples: list[Any] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+    verified: str = "size"
 
 
 def load_run_inputs(
@@ -286,6 +368,7 @@ def load_run_inputs(
     recipe: Recipe,
     flow: FlowConfig | None,
     progress: Callable[[int, int], None] | None = None,
+    verify: str = "size",
 ) -> RunInputs:
     """The prepared clips (with the onset → apex flow attached for flow models), or, for a dataset
     added as flow images, those images.
@@ -309,15 +392,28 @@ def load_run_inputs(
                 f"dataset {protocol.dataset} was added as flow images: their flow is used as it is, "
                 f"so a flow setting ({flow.tag()}) has nothing to change"
             )
-        return RunInputs(images.folder, clips, images.record())
-    prepared, clips = load_protocol_data(protocol, recipe, progress)
+        data = _flow_image_data(protocol)
+        return RunInputs(images.folder, clips, images.record(), data=data, verified="none")
+    prepared, clips = load_protocol_data(protocol, recipe, progress, verify)
+    known = {"data": prepared.meta, "verified": prepared.verified}
     if flow is None:
-        return RunInputs(prepared.path, clips, None, prepared.alignment, prepared.samples)
+        return RunInputs(prepared.path, clips, None, prepared.alignment, prepared.samples, **known)
     from mer.protocols.flow import attach_flow
 
     # onset→apex flow + strain, cached beside the frames, computed once
     flowed = attach_flow(prepared, clips, flow)
-    return RunInputs(prepared.path, flowed, flow.to_json(), prepared.alignment, prepared.samples)
+    return RunInputs(prepared.path, flowed, flow.to_json(), prepared.alignment, prepared.samples, **known)
+
+
+def _flow_image_data(protocol: Protocol) -> dict[str, Any]:
+    """The data-identity fields of a dataset added as flow images (its sheet, its folder)."""
+    from mer.protocols.config import dataset_entry
+    from mer.protocols.io import file_sha256
+
+    entry = dataset_entry(protocol.dataset) or {}
+    sheet = entry.get("annotations")
+    sha = file_sha256(Path(sheet)) if sheet and Path(sheet).is_file() else ""
+    return {"sheet_sha256": sha, "layout": "flow-images", "root": entry.get("root", "")}
 
 
 def _fold_frame(fold: Fold, test: ClipSet, pred: Predictions, classes: tuple[str, ...]) -> pd.DataFrame:
@@ -355,9 +451,8 @@ def _save_weights(est: Any, path: Path) -> None:
             v = v.detach().cpu().float().numpy() if v.is_floating_point() else v.detach().cpu().numpy()
         # np.array keeps 0-d tensors 0-d (np.ascontiguousarray would make them shape (1,))
         arrays[k] = np.array(v, order="C", copy=True)
-    tmp = path.with_suffix(".tmp")
-    save_file(arrays, str(tmp))
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        save_file(arrays, str(tmp))
 
 
 def _emotion_metrics(pred: pd.DataFrame, protocol: Protocol) -> dict[str, Any]:
@@ -381,25 +476,72 @@ def compute_metrics(pred: pd.DataFrame, protocol: Protocol, n_folds: int) -> dic
     return m
 
 
-def config_difference(a: dict[str, Any], b: dict[str, Any], keys: tuple[str, ...]) -> str | None:
-    """The first of ``keys`` whose value differs between ``a`` and ``b`` (as JSON), or None.
+def read_run_json(run_dir: Path) -> dict[str, Any]:
+    """A run's ``run.json``.
 
-    The one comparison behind a resume (:func:`_check_same`) and a merge (:func:`merge_runs`).
+    Raises:
+        IntegrityError: the file is not valid JSON (truncated, overwritten).
     """
-    for key in keys:
-        if json.dumps(a.get(key), sort_keys=True) != json.dumps(b.get(key), sort_keys=True):
-            return key
-    return None
+    path = Path(run_dir) / "run.json"
+    try:
+        meta = json.loads(path.read_text())
+        if not isinstance(meta, dict):
+            raise ValueError("top level is not an object")
+        return meta
+    except ValueError as e:
+        raise IntegrityError(
+            f"{path} is damaged ({e}); the finished folds under {Path(run_dir) / 'folds'} are kept: "
+            "move the run folder aside and run again, or restore run.json"
+        ) from None
 
 
-def _check_same(existing: dict[str, Any], config: dict[str, Any], run_dir: Path) -> None:
-    old = existing.get("config", {})
-    key = config_difference(old, config, tuple(config))
-    if key is not None:
-        raise RunConfigError(
-            f"{run_dir} was made with {key}={old.get(key)!r}, not {config[key]!r}; "
-            "pass another --run-id or --runs-dir"
+def fold_record(path: Path) -> dict[str, Any]:
+    """What run.json records of a finished fold's CSV: its SHA-256 and row count."""
+    data = Path(path).read_bytes()
+    return {"sha256": hashlib.sha256(data).hexdigest(), "rows": max(0, data.count(b"\n") - 1)}
+
+
+def check_fold_file(path: Path, record: dict[str, Any] | None) -> None:
+    """Compare a fold CSV with its run.json record (nothing to compare for runs of an older mer).
+
+    Raises:
+        IntegrityError: the file's bytes differ from the recorded SHA-256 (truncated, overwritten).
+    """
+    if not record or "sha256" not in record:
+        return
+    if fold_record(path)["sha256"] != record["sha256"]:
+        raise IntegrityError(
+            f"{path} does not match the SHA-256 recorded in run.json (truncated or overwritten)"
         )
+
+
+def _check_resumable(
+    existing: dict[str, Any], fresh: dict[str, Any], run_dir: Path, allow_mixed: bool
+) -> dict[str, Any]:
+    """Refuse to resume ``run_dir`` when its record differs from this command's; return what
+    ``allow_mixed`` let differ (empty when nothing did)."""
+    mixed: dict[str, Any] = {}
+    for d in run_differences(existing, fresh):
+        if d.kind == "config":
+            raise RunConfigError(
+                f"{run_dir} was made with {d.key}={d.reference!r}, not {d.other!r}; "
+                "pass another --run-id or --runs-dir"
+            )
+        if d.kind == "data":
+            raise DataMismatchError(
+                f"{run_dir}: its finished folds were made on other data ({d.fingerprint_text()}); "
+                "a run never mixes data: pass another --run-id or --runs-dir"
+            )
+        if not allow_mixed:
+            what = (
+                d.fingerprint_text() if d.key == "data_fingerprint" else f"{d.reference!r}, now {d.other!r}"
+            )
+            raise RunConfigError(
+                f"{run_dir}: its finished folds were made with another {d.key} ({what}); "
+                "pass --allow-mixed to resume anyway (recorded in run.json), or another --run-id"
+            )
+        mixed[d.key] = {"before": d.reference, "now": d.other}
+    return mixed
 
 
 def _fit_predict_fold(
@@ -583,9 +725,31 @@ class OpenRun:
         tb = self.run_dir / "tensorboard" / f"fold_{i:03d}" if tensorboard else None
         return EpochLog(self.run_dir / "folds" / f"fold_{i:03d}.epochs.jsonl", tb)
 
+    def fold_record(self, i: int) -> dict[str, Any] | None:
+        """Fold ``i``'s record: its ``fold_NNN.json``, else its entry in run.json (None when neither)."""
+        side = self.fold_file(i).with_suffix(".json")
+        try:
+            return json.loads(side.read_text()) if side.exists() else self.meta["folds"].get(str(i))
+        except ValueError:
+            return None  # a damaged record: the fold CSV is checked against run.json's, if any
+
     def todo(self) -> list[int]:
-        """Requested folds without a finished predictions file."""
-        return [i for i in self.wanted if not self.fold_file(i).exists()]
+        """Requested folds without a finished predictions file, and those whose file no longer matches
+        its recorded SHA-256 (redone, and said so)."""
+        todo = []
+        for i in self.wanted:
+            if not self.fold_file(i).exists():
+                todo.append(i)
+                continue
+            try:
+                check_fold_file(self.fold_file(i), self.fold_record(i))
+            except IntegrityError as e:
+                log.warning("%s; fold %d is run again", e, i)
+                self.meta.setdefault("notices", []).append(
+                    f"{_now()}: {self.fold_file(i).name} damaged; redone"
+                )
+                todo.append(i)
+        return todo
 
 
 def open_run(
@@ -593,12 +757,23 @@ def open_run(
     runs_dir: Path = Path("runs"),
     run_id: str | None = None,
     on_prepare: Callable[[int, int], None] | None = None,
+    verify: bool = True,
+    allow_mixed: bool = False,
 ) -> OpenRun:
     """Resolve ``config`` (model, size, protocol, recipe), prepare its data and read or start its record.
 
+    Args:
+        verify: Check the prepared cache's checksums once (sizes and shapes are checked on every load);
+            False (``--no-verify``) is recorded in run.json.
+        allow_mixed: Resume a run whose finished folds came from another git commit or other options
+            (``--allow-mixed``); the mix is recorded in run.json.
+
     Raises:
         RegistryError: unknown model or protocol (the message lists the valid names).
-        RunConfigError: ``run_id`` exists with another configuration.
+        RunConfigError: ``run_id`` exists with another configuration (or another commit / other
+            options without ``allow_mixed``).
+        DataMismatchError: ``run_id`` exists and its folds were made on other data.
+        CacheError: the prepared cache is damaged (the message names the rebuilding command).
     """
     if run_id is not None:
         check_run_id(run_id)
@@ -607,59 +782,80 @@ def open_run(
     plan = plan_run(config, run_id)  # everything but the data resolved, as --dry-run shows it
     protocol, spec, size, recipe = plan.protocol, MODELS.get(config.model), plan.size, plan.recipe
     flow = check_flow_request(config, spec)
-    inputs = load_run_inputs(protocol, spec, recipe, flow, on_prepare)
+    t0 = time.perf_counter()
+    inputs = load_run_inputs(protocol, spec, recipe, flow, on_prepare, "sha256" if verify else "size")
+    check = {"level": inputs.verified, "seconds": round(time.perf_counter() - t0, 3)}
+    if not verify:
+        check["skipped_by"] = "--no-verify"
     clips, flow_record = inputs.clips, inputs.flow
+    fingerprint = data_fingerprint(inputs.data, protocol, clips)
     selection = check_selection(protocol, inputs.samples or clips.samples, config.allow_dropped)
     if not selection.clean:  # only reached with --allow-dropped: said on screen, recorded below
         log.warning("--allow-dropped: %s", selection.describe())
     folds = protocol.folds(clips.samples)
     wanted = parse_folds(config.folds, len(folds))
 
-    run_dir = Path(runs_dir) / plan.run_id
-    (run_dir / "folds").mkdir(parents=True, exist_ok=True)
+    label = fingerprint["protocol_label"]
+    if run_id is None and label != protocol.name:  # non-default data: the run is named after it
+        run_dir = Path(runs_dir) / (label + plan.run_id.removeprefix(protocol.name))
+    else:
+        run_dir = Path(runs_dir) / plan.run_id
     # recipe.key(): the fields that define the cache (a new field at its default leaves out, so a run
     # made before it existed still resumes and merges)
     cfg = {**asdict(config), "size": size, "recipe": recipe.key(), "flow": flow_record}
     meta_path = run_dir / "run.json"
+    fresh = {
+        "run_id": run_dir.name,
+        "config": cfg,
+        "model": spec.name,
+        "size": size,
+        "protocol": protocol.name,
+        "protocol_label": label,
+        "protocol_version": protocol.version,
+        "dataset": protocol.dataset,
+        "data_name": fingerprint["data_name"],
+        "data_fingerprint": fingerprint,
+        "task": protocol.task,
+        "classes": list(protocol.classes),
+        "recipe": recipe.key(),
+        # A model that resolves its own recipe (the flow CNNs' default is "mer") says which it used.
+        "recipe_name": plan.model_plan.training.get("recipe") or config.options.get("recipe", "paper"),
+        "flow": flow_record,
+        **plan.record(),
+        "alignment": inputs.alignment,
+        "seed": config.seed,
+        "select": config.select,
+        "options": config.options,
+        "reconstruction": spec.reconstruction,
+        "prepared": str(inputs.source),
+        "cache_check": check,
+        "allow_dropped": config.allow_dropped,
+        "dropped": None if selection.clean else selection.to_dict(),
+        "n_folds": len(folds),
+        "folds_requested": wanted,
+        "folds": {},
+        "created": _now(),
+        "finished": None,
+        "status": "running",
+        **environment(),
+    }
     if meta_path.exists():
-        meta = json.loads(meta_path.read_text())
-        _check_same(
-            meta,
-            {k: cfg[k] for k in ("model", "size", "protocol", "seed", "select", "recipe", "options", "flow")},
-            run_dir,
-        )
+        meta = read_run_json(run_dir)
+        mixed = _check_resumable(meta, fresh, run_dir, allow_mixed)
+        if mixed:
+            meta.setdefault("mixed", []).append(
+                {"resumed": _now(), "folds_before": sorted(int(k) for k in meta.get("folds", {})), **mixed}
+            )
+        meta["cache_check"] = check
+        try:
+            if (run_dir / "metrics.json").exists():
+                json.loads((run_dir / "metrics.json").read_text())
+        except ValueError:
+            log.warning("%s is damaged; it will be recomputed from the fold files", run_dir / "metrics.json")
+            meta.setdefault("notices", []).append(f"{_now()}: metrics.json damaged; recomputed")
     else:
-        meta = {
-            "run_id": run_dir.name,
-            "config": cfg,
-            "model": spec.name,
-            "size": size,
-            "protocol": protocol.name,
-            "protocol_version": protocol.version,
-            "dataset": protocol.dataset,
-            "task": protocol.task,
-            "classes": list(protocol.classes),
-            "recipe": recipe.key(),
-            # A model that resolves its own recipe (the flow CNNs' default is "mer") says which it used.
-            "recipe_name": plan.model_plan.training.get("recipe") or config.options.get("recipe", "paper"),
-            "flow": flow_record,
-            **plan.record(),
-            "alignment": inputs.alignment,
-            "seed": config.seed,
-            "select": config.select,
-            "options": config.options,
-            "reconstruction": spec.reconstruction,
-            "prepared": str(inputs.source),
-            "allow_dropped": config.allow_dropped,
-            "dropped": None if selection.clean else selection.to_dict(),
-            "n_folds": len(folds),
-            "folds_requested": wanted,
-            "folds": {},
-            "created": _now(),
-            "finished": None,
-            "status": "running",
-            **environment(),
-        }
+        meta = fresh
+    make_dirs(run_dir / "folds")
     meta["folds_requested"] = sorted(set(meta.get("folds_requested", [])) | set(wanted))
     return OpenRun(config, size, protocol, recipe, clips, folds, wanted, run_dir, meta)
 
@@ -676,8 +872,11 @@ def write_fold(
         "n_train": n_train,
         "seconds": round(seconds, 3),
         "finished": _now(),
+        "git_commit": environment()["git_commit"],
+        "options": stable_hash(run.config.options, 8),
     }
     atomic_write_text(run.fold_file(i), frame.to_csv(index=False))
+    entry.update(fold_record(run.fold_file(i)))  # its SHA-256: a damaged file is found and redone
     atomic_write_json(run.fold_file(i).with_suffix(".json"), entry)
     return entry
 
@@ -739,6 +938,8 @@ def run_bench(
     on_prepare: Callable[[int, int], None] | None = None,
     parallel_folds: int | None = None,
     tensorboard: bool = False,
+    verify: bool = True,
+    allow_mixed: bool = False,
 ) -> RunResult:
     """Train and evaluate ``config.model`` on every (requested) fold of ``config.protocol``.
 
@@ -755,16 +956,23 @@ def run_bench(
             parallel run gives the numbers of a one-at-a-time run (trained networks up to float
             rounding, since each worker runs cores / K threads). None: :func:`auto_parallel_folds`.
         tensorboard: Also write each fold's epochs as TensorBoard events under ``tensorboard/``.
+        verify: Check the prepared cache's checksums once before training (sizes and shapes are
+            checked on every load regardless); False (``--no-verify``) is recorded in run.json.
+        allow_mixed: Resume a run whose finished folds were made by another git commit or with other
+            options (``--allow-mixed``); the mix is recorded in run.json.
 
     Raises:
         RegistryError: unknown model or protocol (the message lists the valid names).
-        RunConfigError: ``run_id`` exists with another configuration.
+        RunConfigError: ``run_id`` exists with another configuration (or another commit / other
+            options without ``allow_mixed``).
+        DataMismatchError: ``run_id`` exists and its folds were made on other data.
+        CacheError: the prepared cache is damaged (the message names the rebuilding command).
     """
     dinfo = distributed.init_from_env()
     if parallel_folds is not None and parallel_folds > 1 and dinfo.world_size > 1:
         raise RunConfigError("--parallel-folds and torchrun do not combine: use one or the other")
     main = dinfo.is_main
-    run = open_run(config, runs_dir, run_id, on_prepare)
+    run = open_run(config, runs_dir, run_id, on_prepare, verify, allow_mixed)
     folds, wanted, meta, meta_path = run.folds, run.wanted, run.meta, run.run_dir / "run.json"
     parallel_folds, meta["parallel_folds"] = _parallelism(run, parallel_folds, dinfo.world_size, main)
 
@@ -820,6 +1028,8 @@ def run_bench(
 def finalize(run_dir: Path, meta: dict[str, Any], protocol: Protocol) -> RunResult:
     """Concatenate the finished folds, write predictions.csv and metrics.json, update run.json."""
     files = sorted((run_dir / "folds").glob("fold_*.csv"))
+    for f in files:
+        check_fold_file(f, meta.get("folds", {}).get(str(int(f.stem.split("_")[1]))))
     pred = pd.concat(
         [pd.read_csv(f, dtype={"sample": str, "subject": str}) for f in files], ignore_index=True
     )
@@ -834,52 +1044,70 @@ def finalize(run_dir: Path, meta: dict[str, Any], protocol: Protocol) -> RunResu
     return RunResult(run_dir, metrics, metrics["folds_done"], n_folds)
 
 
-def merge_runs(run_dirs: list[Path], out_dir: Path) -> RunResult:
+def merge_runs(run_dirs: list[Path], out_dir: Path, allow_mixed: bool = False) -> RunResult:
     """Join runs made with disjoint ``--folds`` (e.g. on several machines) into one run.
 
+    Args:
+        run_dirs: The runs to join.
+        out_dir: The merged run's folder.
+        allow_mixed: Join runs made by other git commits or with other options (recorded).
+
     Raises:
-        RunConfigError: the runs differ in model, size, protocol, seed, selection, recipe, options or
-            optical flow (method and parameters), or two of them hold the same fold.
+        RunConfigError: the runs differ in model, size, protocol, seed, selection, recipe (or commit or
+            options without ``allow_mixed``), or two of them hold the same fold.
+        DataMismatchError: the runs were made on different data (their data fingerprints differ).
         OptionValueError: ``out_dir`` exists and is not empty (nothing is overwritten).
+
+    The merged run is written in a temporary folder beside ``out_dir`` and published with one rename:
+    a merge that is killed leaves no half run behind.
     """
     if not run_dirs:
         raise OptionValueError("merge needs at least one run directory")
     metas = []
     for d in run_dirs:
-        p = Path(d) / "run.json"
-        if not p.exists():
+        if not (Path(d) / "run.json").exists():
             raise MissingInputError(f"not a run directory (no run.json): {d}")
-        metas.append(json.loads(p.read_text()))
-    keys = (
-        "model", "size", "protocol", "protocol_version", "seed", "select", "recipe", "options", "training",
-        "flow",
-    )  # fmt: skip
+        metas.append(read_run_json(Path(d)))
     first = metas[0]
+    mixed: dict[str, Any] = {}
     for d, m in zip(run_dirs[1:], metas[1:], strict=True):
-        k = config_difference(m, first, keys)
-        if k is not None:
-            raise RunConfigError(f"cannot merge {d}: {k} is {m.get(k)!r}, not {first.get(k)!r}")
-    out_dir = Path(out_dir)
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        # a finished run there would lose its run.json, predictions and metrics
-        raise OptionValueError(f"merge --out {out_dir}: it exists and is not empty; choose a new folder")
+        for diff in run_differences(first, m):
+            if diff.kind == "data":
+                raise DataMismatchError(
+                    f"cannot merge {d}: it was made on other data than {run_dirs[0]} "
+                    f"({diff.fingerprint_text()})"
+                )
+            if diff.kind == "config" or not allow_mixed:
+                hint = "" if diff.kind == "config" else " (pass --allow-mixed to merge anyway, recorded)"
+                raise RunConfigError(
+                    f"cannot merge {d}: {diff.key} is {diff.other!r}, not {diff.reference!r}{hint}"
+                )
+            mixed.setdefault(diff.key, {str(run_dirs[0]): diff.reference})[str(d)] = diff.other
     owner: dict[str, Path] = {}
-    for d in run_dirs:  # every check before the first byte is written
+    folds_meta: dict[str, Any] = {}
+    for d, m in zip(run_dirs, metas, strict=True):  # every check before the first byte is written
         for f in sorted((Path(d) / "folds").glob("fold_*.csv")):
             if f.name in owner:
                 raise RunConfigError(f"fold {f.stem} is in both {owner[f.name]} and {d}")
             owner[f.name] = Path(d)
-    (out_dir / "folds").mkdir(parents=True, exist_ok=True)
-    folds_meta: dict[str, Any] = {}
-    for d, m in zip(run_dirs, metas, strict=True):
-        for f in sorted((Path(d) / "folds").glob("fold_*.csv")):
-            atomic_write_text(out_dir / "folds" / f.name, f.read_text())
+            try:
+                check_fold_file(f, m.get("folds", {}).get(str(int(f.stem.split("_")[1]))))
+            except IntegrityError as e:
+                raise IntegrityError(f"{e}; rerun the `mer bench run` of {d} to redo that fold") from None
         folds_meta.update(m.get("folds", {}))
-        for w in (
-            sorted((Path(d) / "weights").glob("*.safetensors")) if (Path(d) / "weights").is_dir() else []
-        ):
-            (out_dir / "weights").mkdir(exist_ok=True)
-            (out_dir / "weights" / w.name).write_bytes(w.read_bytes())
+    out_dir = Path(out_dir)
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        # a finished run there would lose its run.json, predictions and metrics
+        raise OptionValueError(f"merge --out {out_dir}: it exists and is not empty; choose a new folder")
+    make_dirs(out_dir.parent)
+    remove_stale(out_dir)  # a killed merge's workspace
+    tmp = workspace(out_dir)
+    for name, d in owner.items():
+        atomic_write_bytes(tmp / "folds" / name, (d / "folds" / name).read_bytes())
+    for d in run_dirs:
+        weights = Path(d) / "weights"
+        for w in sorted(weights.glob("*.safetensors")) if weights.is_dir() else []:
+            atomic_write_bytes(tmp / "weights" / w.name, w.read_bytes())
     meta = {
         **first,
         "run_id": out_dir.name,
@@ -887,4 +1115,9 @@ def merge_runs(run_dirs: list[Path], out_dir: Path) -> RunResult:
         "folds_requested": sorted(int(k) for k in folds_meta),
         "merged_from": [str(d) for d in run_dirs],
     }
-    return finalize(out_dir, meta, PROTOCOLS.get(first["protocol"]))
+    if mixed:
+        meta["mixed"] = [*first.get("mixed", []), {"merged": _now(), **mixed}]
+    result = finalize(tmp, meta, PROTOCOLS.get(first["protocol"]))
+    publish_dir(tmp, out_dir)
+    result.run_dir = out_dir
+    return result

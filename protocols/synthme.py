@@ -15,6 +15,7 @@ but not trivial. Everything is deterministic from the seed.
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ import numpy as np
 from mer.protocols.au import parse_au_cell
 from mer.protocols.datasets import DatasetSpec, ParseResult, register_dataset
 from mer.protocols.emotions import canonical_emotion, three_class
+from mer.protocols.fingerprint import SYNTH_PARAMS_FILE, synth_params
+from mer.protocols.io import atomic_write_json, atomic_write_text
 from mer.protocols.sample import AnnotationError, Sample, ValidationIssue
 
 SHEET_NAME = "SynthME-coding.csv"
@@ -264,7 +267,8 @@ def write_synthme(
     noise: float = 1.5,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
-    """Write SynthME to ``out`` (frame folders + ``SynthME-coding.csv``); returns the sheet path.
+    """Write SynthME to ``out`` (frame folders, ``SynthME-coding.csv``, ``SynthME-params.json``); returns
+    the sheet path.
 
     Args:
         out: Dataset root to create.
@@ -328,10 +332,24 @@ def write_synthme(
             if progress is not None:
                 progress(len(rows), subjects * clips_per_subject)
     sheet = out / SHEET_NAME
-    with open(sheet, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(SHEET_COLUMNS))
-        writer.writeheader()
-        writer.writerows(rows)
+    buf = io.StringIO(newline="")
+    writer = csv.DictWriter(buf, fieldnames=list(SHEET_COLUMNS))
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(sheet, buf.getvalue())
+    # What was generated, so that runs on another generation are named apart (mer.protocols.fingerprint).
+    params = {
+        "subjects": subjects,
+        "clips_per_subject": clips_per_subject,
+        "seed": seed,
+        "width": width,
+        "height": height,
+        "label_noise": label_noise,
+        "frames": frames,
+        "amplitude": amplitude,
+        "noise": noise,
+    }
+    atomic_write_json(out / SYNTH_PARAMS_FILE, synth_params(**params))
     return sheet
 
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from mer import errors
 from mer.errors import BadInputError, MissingInputError, OptionValueError
-from mer.protocols.io import atomic_write_json, atomic_write_text, file_sha256
+from mer.protocols.io import atomic_path, atomic_write_json, atomic_write_text, file_sha256
 
 FORMAT = "mer-artifact/1"
 CONFIG_FILE = "config.json"
@@ -275,12 +275,10 @@ def export_run(
     config, weights = artifact_from_run(run_dir, fold)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / (WEIGHTS_FILE + ".tmp")
-    shutil.copyfile(weights, tmp)
-    if sha256_file(tmp) != config.weights_sha256:  # the run's file changed while we copied it
-        tmp.unlink()
-        raise IntegrityError(f"{weights} changed while it was being copied; try again")
-    tmp.replace(out_dir / WEIGHTS_FILE)
+    with atomic_path(out_dir / WEIGHTS_FILE) as tmp:
+        shutil.copyfile(weights, tmp)
+        if sha256_file(tmp) != config.weights_sha256:  # the run's file changed while we copied it
+            raise IntegrityError(f"{weights} changed while it was being copied; try again")
     write_config(out_dir, config)
     card = render_card(config, repo_id, revision, folder=None if repo_id else str(out_dir.resolve()))
     atomic_write_text(out_dir / CARD_FILE, card)

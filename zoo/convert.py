@@ -354,9 +354,9 @@ def save_converted(report: ConversionReport, out: str | Path) -> Path:
     """Write the converted tensors as safetensors (usable with ``--init`` for vision weights)."""
     from safetensors.torch import save_file
 
+    from mer.protocols.io import atomic_path
+
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    save_file({k: v.detach().contiguous() for k, v in report.converted.items()}, str(tmp))
-    tmp.replace(out)
+    with atomic_path(out) as tmp:
+        save_file({k: v.detach().contiguous() for k, v in report.converted.items()}, str(tmp))
     return out

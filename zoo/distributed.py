@@ -226,3 +226,18 @@ def mean_across_ranks(value: float) -> float:
         t = t.cuda()
     dist.all_reduce(t)
     return float(t.item()) / dist.get_world_size()
+
+
+def all_ranks_true(flag: bool) -> bool:
+    """Whether ``flag`` holds on every rank (a collective: every rank must call it at the same step).
+
+    A rank that stops alone (a NaN loss on its shard) would leave the others waiting forever in the
+    next gradient all-reduce; deciding together lets every rank stop at the same step.
+    """
+    if not is_distributed():
+        return flag
+    t = torch.tensor([1 if flag else 0], dtype=torch.int32)
+    if dist.get_backend() == "nccl":
+        t = t.cuda()
+    dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    return bool(t.item())

@@ -271,8 +271,10 @@ def _plot_cams(apex_rgb: np.ndarray, panels: list[ExplainPanel], title: str, out
         ax.axis("off")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
+    from mer.protocols.io import atomic_path
+
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=120, format=Path(out).suffix.lstrip(".") or "png")
     plt.close(fig)
 
 
@@ -356,6 +358,8 @@ def _plot_tsne(points: np.ndarray, y: np.ndarray, meta: dict[str, Any], n_models
         fontsize=9,
     )
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
+    from mer.protocols.io import atomic_path
+
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=120, format=Path(out).suffix.lstrip(".") or "png")
     plt.close(fig)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
-import os
+import pickle
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -25,8 +25,9 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from mer.errors import RunFailedError
+from mer.errors import IntegrityError, RunFailedError
 from mer.protocols.clipset import ClipSet
+from mer.protocols.io import atomic_path
 from mer.zoo import distributed, watch
 from mer.zoo.loader import PrefetchingClips
 
@@ -151,9 +152,55 @@ def epoch_batches(labels: np.ndarray, cfg: TrainConfig, rng: np.random.Generator
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+class CheckpointMismatchError(IntegrityError):
+    """A checkpoint whose tensors do not fit the model (other code or other options made it)."""
+
+
+def rebuilt_keys(model: nn.Module) -> set[str]:
+    """State keys a checkpoint leaves out because the model rebuilds them: its frozen parameters (a
+    frozen text tower is built again from its source, not saved; see :func:`trainable_state`)."""
+    return {n for n, p in model.named_parameters() if not p.requires_grad}
+
+
+def load_strict(model: nn.Module, state: dict[str, torch.Tensor], source: object) -> None:
+    """Load ``state`` into ``model``: every key must match except the ones :func:`rebuilt_keys` names.
+
+    Raises:
+        CheckpointMismatchError: a missing or an unexpected key (the first few are listed).
+    """
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if k not in rebuilt_keys(model)]
+    if missing or unexpected:
+        raise CheckpointMismatchError(
+            f"{source} does not fit the model: {len(missing)} missing key(s) {missing[:3]}, "
+            f"{len(unexpected)} unexpected {list(unexpected)[:3]}; it was made by other code or options. "
+            "Delete it to train the fold from its beginning"
+        )
+
+
+def read_checkpoint(path: Path) -> dict[str, Any] | None:
+    """The checkpoint at ``path``, or None when it cannot be read: the file is then kept beside it as
+    ``<name>.corrupt`` and the fold restarts from its beginning, which is said (one warning line)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        for key in ("model", "optimizer", "scheduler", "epoch", "history"):
+            state[key]  # noqa: B018 - a checkpoint without these cannot resume
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, TypeError, pickle.UnpicklingError) as e:
+        kept = path.with_name(path.name + ".corrupt")
+        path.replace(kept)
+        why = (str(e).splitlines() or [type(e).__name__])[0].split(". ")[0]  # its first sentence
+        log.warning(
+            "checkpoint %s is corrupt (%s); the fold restarts from its beginning (file kept as %s)",
+            path,
+            why[:120],
+            kept.name,
+        )
+        return None
+    return state
 
 
 def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -202,9 +249,9 @@ def train_model(
     result = TrainResult(selection="oracle" if evaluate else "last")
     best: tuple[float, int, dict[str, torch.Tensor]] | None = None
     start = 0
-    if checkpoint is not None and checkpoint.exists():
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model"], strict=False)
+    state = read_checkpoint(checkpoint) if checkpoint is not None and checkpoint.exists() else None
+    if state is not None:
+        load_strict(model, state["model"], checkpoint)
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         start = int(state["epoch"]) + 1
@@ -244,9 +291,14 @@ def train_model(
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                     loss, terms = loss_fn(net, batch, epoch)
                 value = loss.item()  # the step's one host sync: it also guards the update below
-                if not math.isfinite(value):
+                # Under DDP every rank decides together, so a NaN on one shard stops all of them
+                # instead of leaving the others waiting in the gradient all-reduce.
+                if not distributed.all_ranks_true(math.isfinite(value)):
+                    where = ""
+                    if distributed.is_distributed():
+                        where = " on another rank" if math.isfinite(value) else " on this rank"
                     raise NonFiniteLossError(
-                        f"non-finite loss ({value}) at epoch {epoch}, step {step}; terms {terms}. "
+                        f"non-finite loss ({value}){where} at epoch {epoch}, step {step}; terms {terms}. "
                         "Lower the learning rate or check the inputs; no checkpoint was written for this "
                         "epoch."
                     )
@@ -307,6 +359,6 @@ def train_model(
     result.epochs_run = len(result.history)
     result.selected_epoch = cfg.epochs - 1
     if best is not None:
-        model.load_state_dict(best[2], strict=False)
+        load_strict(model, best[2], "the best epoch's weights")
         result.selected_epoch = best[1]
     return result
