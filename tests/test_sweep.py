@@ -205,7 +205,7 @@ def test_local_sweep_equals_bench_run_and_rerun_trains_nothing(tmp_path):
 def test_killed_sweep_resumes_without_retraining(tmp_path):
     """Kill a sweep (its whole process group) after a few folds; the same command trains only the rest,
     and the metrics equal an uninterrupted run's."""
-    small_synth(tmp_path / "synth", subjects=8)
+    small_synth(tmp_path / "synth", subjects=12)
     runs = tmp_path / "runs"
     cmd = [
         sys.executable,
@@ -221,15 +221,15 @@ def test_killed_sweep_resumes_without_retraining(tmp_path):
     cmd += ["--runs-dir", str(runs), "--workers", "1", "--no-leaderboard"]
     proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
-    while len(list(runs.glob("*/folds/fold_*.csv"))) < 2 and time.time() < deadline:
-        time.sleep(0.5)
+    while not list(runs.glob("*/folds/fold_*.csv")) and time.time() < deadline:
+        time.sleep(0.05)  # kill at the first finished fold: on an idle machine a fold takes ~1 s
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     done = {p: p.read_bytes() for p in runs.glob("*/folds/fold_*.csv")}
-    assert 2 <= len(done) < 8
+    assert 1 <= len(done) < 12
     r = subprocess.run(cmd, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert f"{8 - len(done)} fold(s) trained, {len(done)} already done" in r.stdout
+    assert f"{12 - len(done)} fold(s) trained, {len(done)} already done" in r.stdout
     assert all(p.read_bytes() == b for p, b in done.items())
     ref = run_bench(RunConfig(model="lbptop-svm", protocol="loso-synth-3"), runs_dir=tmp_path / "ref")
     run = runs / ref.run_dir.name
