@@ -15,6 +15,15 @@ norm, 3×3 max-pool stride 2) merges neighbours into a 2×2 grid, level 1 attend
 (how eyes and lips move together), a second aggregation gives one token that level 2 refines before a
 linear classifier. Block-local attention as in NesT; one width at every level. ``tiny`` keeps the
 structure with width 64 and 1, 1, 2 layers for CPU tests.
+
+Two recipes (``-o recipe=...``; sources in ``baselines/RECIPES.md``): ``mer`` (default: AdamW 2e-4, wd
+0.05, batch 32, 20 epochs, warm-up + cosine, flips, fixed boxes, RMS-scaled flow) and ``official``, as
+the authors' released code trains it: plain Adam at 5e-5 with no weight decay, batch 256, 800 epochs,
+constant LR, no augmentation, the flow as 8-bit images (0–255), and the four areas cut as 14×14 windows
+of the 28×28 motion image around the eye centres and mouth corners of each face
+(``regions="landmarks"``: dlib's 68-point predictor, the landmark aligner's, where the authors used
+MTCNN's five points). The authors kept, per subject, the epoch with the best test accuracy: that is
+``--select oracle`` (marked † in every table), not part of the recipe.
 """
 
 from __future__ import annotations
@@ -22,12 +31,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mer.baselines.flow_common import FLOW_RECIPE, FlowScale, FlowTrainOptions, build_flow_estimator, resize
-from mer.errors import OptionValueError
+from mer.baselines.flow_common import (
+    FLOW_RECIPE,
+    FlowScale,
+    FlowTrainOptions,
+    build_flow_estimator,
+    flow_plan,
+    resize,
+    resolve_options,
+)
+from mer.errors import OptionValueError, UnavailableError
+from mer.protocols.clipset import ClipSet
 from mer.zoo.api import ModelSpec, register_model
 
 # (x0, y0, x1, y1) as fractions of the aligned face crop, in tile order: top-left, top-right,
@@ -80,6 +99,33 @@ def tile_regions(flow: torch.Tensor, side: int, regions=REGIONS) -> torch.Tensor
         patch = flow[..., round(y0 * s) : round(y1 * s), round(x0 * s) : round(x1 * s)]
         crops.append(F.adaptive_avg_pool2d(patch, half) if patch.shape[-1] >= half else resize(patch, half))
     top, bottom = torch.cat(crops[:2], -1), torch.cat(crops[2:], -1)
+    return torch.cat([top, bottom], -2)
+
+
+def tile_landmark_regions(flow: torch.Tensor, points: torch.Tensor, side: int) -> torch.Tensor:
+    """The four areas cut around landmarks, tiled 2×2 into ``[B, C, side, side]`` (the authors' way).
+
+    The motion image is brought to ``side``×``side`` (28), and a ``side/2`` window is cut around each
+    eye centre and mouth corner, its centre kept at least ``side/4`` from the border so that it fits
+    (the authors clamp to [7, 21] at 28). Tiles: eyes on top, mouth corners below, as with the boxes.
+
+    Args:
+        flow: ``[B, C, S, S]`` scaled motion images.
+        points: ``[B, 5, 2]`` (x, y) fractions of the crop: left eye, right eye, nose, mouth left,
+            mouth right (the nose is not used, as in the authors' code).
+        side: Side of the tiled image.
+    """
+    x = resize(flow, side)
+    half = side // 4
+    centres = (points[:, (0, 1, 3, 4)] * side).round().long().clamp(half, side - half)  # [B, 4, 2]
+    offs = torch.arange(-half, half, device=flow.device)
+    rows = (centres[..., 1:2] + offs).unsqueeze(-1)  # [B, 4, 2h, 1]
+    cols = (centres[..., 0:1] + offs).unsqueeze(-2)  # [B, 4, 1, 2h]
+    b = torch.arange(x.shape[0], device=flow.device).view(-1, 1, 1, 1)
+    crops = x.permute(0, 2, 3, 1)[b, rows, cols]  # [B, 4, 2h, 2h, C]
+    crops = crops.permute(0, 1, 4, 2, 3)
+    top = torch.cat([crops[:, 0], crops[:, 1]], -1)
+    bottom = torch.cat([crops[:, 2], crops[:, 3]], -1)
     return torch.cat([top, bottom], -2)
 
 
@@ -176,9 +222,17 @@ class HTNet(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
         self.head = nn.Linear(cfg.dim, num_classes)
 
-    def forward_features(self, flow: torch.Tensor) -> torch.Tensor:
-        """``[B, 3, S, S]`` cached motion image → ``[B, dim]``."""
-        x = self.embed(tile_regions(self.scale(flow), self.cfg.image_size))
+    def forward_features(self, flow: torch.Tensor, points: torch.Tensor | None = None) -> torch.Tensor:
+        """``[B, 3, S, S]`` cached motion image (and ``[B, 5, 2]`` landmark fractions) → ``[B, dim]``.
+
+        With ``points`` the four areas are cut around the landmarks, else from the fixed boxes.
+        """
+        scaled = self.scale(flow)
+        if points is None:
+            tiled = tile_regions(scaled, self.cfg.image_size)
+        else:
+            tiled = tile_landmark_regions(scaled, points, self.cfg.image_size)
+        x = self.embed(tiled)
         b = x.shape[0]
         for lvl, layers in enumerate(self.levels):
             x = x + self.pos[lvl]
@@ -190,21 +244,126 @@ class HTNet(nn.Module):
     def forward_head(self, feats: torch.Tensor) -> torch.Tensor:
         return self.head(self.drop(feats))
 
-    def forward(self, flow: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(flow))
+    def forward(self, flow: torch.Tensor, points: torch.Tensor | None = None) -> torch.Tensor:
+        return self.forward_head(self.forward_features(flow, points))
 
 
-DEFAULTS = {
-    "base": FlowTrainOptions(epochs=20, batch_size=32, lr=2e-4, weight_decay=0.05),
-    "tiny": FlowTrainOptions(epochs=20, batch_size=32, lr=1e-3, weight_decay=0.05),
+@dataclass
+class HTNetOptions(FlowTrainOptions):
+    """:class:`FlowTrainOptions` plus where the four facial areas come from.
+
+    Attributes:
+        regions: ``boxes`` (fixed fractions of the face crop, :data:`REGIONS`) or ``landmarks`` (windows
+            around each face's eye centres and mouth corners; needs dlib's 68-point predictor).
+    """
+
+    CHOICES = {**FlowTrainOptions.CHOICES, "regions": ("boxes", "landmarks")}
+
+    regions: str = "boxes"
+
+
+_OFFICIAL = dict(
+    epochs=800,
+    batch_size=256,
+    lr=5e-5,
+    weight_decay=0.0,
+    schedule="constant",
+    grad_clip=None,
+    input_scale="minmax255",
+    flip=False,
+    regions="landmarks",
+)
+RECIPES = {
+    "base": {
+        "mer": HTNetOptions(epochs=20, batch_size=32, lr=2e-4, weight_decay=0.05),
+        "official": HTNetOptions(**_OFFICIAL),
+    },
+    "tiny": {
+        "mer": HTNetOptions(epochs=20, batch_size=32, lr=1e-3, weight_decay=0.05),
+        "official": HTNetOptions(**_OFFICIAL),
+    },
 }
 
+# Landmarks per prepared clip, shared by the folds of a process: (cache file, row) → [5, 2].
+_POINTS: dict[tuple[str, int], np.ndarray] = {}
 
-def build(num_classes: int, size: str = "base", seed: int = 0, device: Any = None, **options: Any):
-    """Registry builder."""
+
+def landmark_points(clips: ClipSet, idx: np.ndarray) -> np.ndarray:
+    """``[len(idx), 5, 2]`` landmark fractions of clips ``idx``, located on each clip's onset frame.
+
+    The onset is used (the authors used the apex face): the crop is fixed for the clip, so the face
+    sits where it sits at the onset, give or take the micro-movement itself.
+    """
+    from mer.protocols.faces import five_points
+
+    idx = np.asarray(idx, dtype=np.int64)
+    store = str(getattr(clips.store, "filename", id(clips.store)))
+    keys = [(store, int(clips.rows[i])) for i in idx]
+    missing = [i for i, k in zip(idx, keys, strict=True) if k not in _POINTS]
+    if missing:
+        onsets = clips.frames(np.asarray(missing))[:, 0]
+        for i, frame in zip(missing, onsets, strict=True):
+            _POINTS[(store, int(clips.rows[i]))] = five_points(frame)
+    return np.stack([_POINTS[k] for k in keys])
+
+
+def _check_landmarks(opts: HTNetOptions) -> list[str]:
+    """Refuse a landmark run that cannot run here, before any training (never a silent swap).
+
+    Returns:
+        Notes for run.json: the official recipe run with the fixed boxes (asked for explicitly).
+    """
+    if opts.regions not in ("boxes", "landmarks"):
+        raise OptionValueError(f"htnet: regions must be boxes or landmarks, not {opts.regions!r}")
+    if opts.regions != "landmarks":
+        if opts.recipe == "official":
+            return [
+                "htnet official recipe with mer's fixed boxes instead of landmark windows (-o regions=boxes)"
+            ]
+        return []
+    if opts.flip:
+        raise OptionValueError(
+            "htnet: regions=landmarks with flip=true is not supported (the points are not mirrored)"
+        )
+    from mer.protocols.faces import _dlib
+
+    try:
+        _dlib()
+    except RuntimeError as e:
+        raise UnavailableError(
+            f"htnet: regions=landmarks (the official recipe) needs dlib's 68-point predictor: {e}. "
+            "To run the recipe with the fixed boxes instead, say so: -o regions=boxes "
+            "(recorded in run.json with the other options)"
+        ) from None
+    return []
+
+
+def build(
+    num_classes: int,
+    size: str = "base",
+    seed: int = 0,
+    device: Any = None,
+    work_dir: str | None = None,
+    **options: Any,
+):
+    """Registry builder.
+
+    Raises:
+        UnavailableError: ``regions=landmarks`` where dlib or its predictor is missing (the message says
+            how to install it or to choose the boxes explicitly).
+        OptionValueError: an unknown ``regions``, or landmarks with flips.
+    """
+    opts = resolve_options("htnet", RECIPES[size], options)
+    _check_landmarks(opts)
     torch.manual_seed(seed)
+    extras = None
+    if opts.regions == "landmarks":
+
+        def extras(clips: ClipSet, idx: np.ndarray, device: torch.device) -> dict[str, torch.Tensor]:
+            return {"points": torch.as_tensor(landmark_points(clips, idx), device=device)}
+
     return build_flow_estimator(
-        HTNet(num_classes, SIZES[size]), "htnet", DEFAULTS[size], seed, device, **options
+        HTNet(num_classes, SIZES[size]), "htnet", opts, seed, device, work_dir, extras=extras
     )
 
 
@@ -216,7 +375,8 @@ register_model(
         "HTNet: hierarchical transformer over four facial-region flow patches (Tables IV, VI)",
         family="deep",
         recipe={"base": FLOW_RECIPE, "tiny": FLOW_RECIPE},
-        option_fields=DEFAULTS["base"],
+        option_fields=RECIPES["base"]["mer"],
+        plan=flow_plan("htnet", RECIPES.__getitem__, _check_landmarks),
         inputs="flow",
     )
 )

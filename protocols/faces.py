@@ -171,3 +171,27 @@ def landmark_face(onset_rgb: np.ndarray) -> Box | None:
     shape = predictor(onset_rgb, rect)
     points = np.array([(shape.part(i).x, shape.part(i).y) for i in range(68)], dtype=np.float32)
     return landmarks_box(points, w, h)
+
+
+# dlib's 68-point indices of the five points MTCNN gives (the ones HTNet's authors place regions with):
+# left eye (36–41), right eye (42–47), nose tip (30), left and right mouth corners (48, 54). "Left" is
+# the image's left.
+_FIVE = ((36, 42), (42, 48), (30, 31), (48, 49), (54, 55))
+
+
+def five_points(face_rgb: np.ndarray) -> np.ndarray:
+    """Eye centres, nose tip and mouth corners of a face crop, as ``[5, 2]`` (x, y) fractions of its side.
+
+    The crop is taken to be the face (prepared clips are face crops), so dlib's 68-point predictor runs
+    on the whole image as the face rectangle: no detection step that could miss.
+
+    Raises:
+        RuntimeError: dlib or its predictor file is missing (the message says what to install).
+    """
+    _, predictor, dlib = _dlib()
+    h, w = face_rgb.shape[:2]
+    img = np.ascontiguousarray(face_rgb[..., :3], dtype=np.uint8)
+    shape = predictor(img, dlib.rectangle(0, 0, w - 1, h - 1))
+    pts = np.array([(shape.part(i).x, shape.part(i).y) for i in range(68)], dtype=np.float32)
+    five = np.stack([pts[a:b].mean(0) for a, b in _FIVE])
+    return five / np.array([w, h], dtype=np.float32)

@@ -818,7 +818,8 @@ def open_run(
         "task": protocol.task,
         "classes": list(protocol.classes),
         "recipe": recipe.key(),
-        "recipe_name": config.options.get("recipe", "paper"),
+        # A model that resolves its own recipe (the flow CNNs' default is "mer") says which it used.
+        "recipe_name": plan.model_plan.training.get("recipe") or config.options.get("recipe", "paper"),
         "flow": flow_record,
         **plan.record(),
         "alignment": inputs.alignment,

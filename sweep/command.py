@@ -138,7 +138,18 @@ def bench_sweep(
     out = None if no_leaderboard else (leaderboard or runs_dir / "LEADERBOARD.md")
     console.print(f"sweep: {len(configs)} run(s) on {engine.describe()}", highlight=False)
 
+    tasks: dict[str, object] = {}
+
+    def on_prepare(done: int, total: int) -> None:
+        if "prepare" not in tasks:
+            tasks["prepare"] = progress.add_task("prepare", total=total, info="")
+        progress.update(tasks["prepare"], completed=done, total=total)
+
     def on_event(kind: str, job, outcome: dict) -> None:
+        if kind == "planned":
+            tasks["folds"] = progress.add_task("fold jobs", total=outcome["jobs"], info="")
+        elif kind in ("done", "skipped", "failed"):
+            progress.advance(tasks["folds"])
         if kind == "finalised":
             console.print(f"  finalised {Path(outcome['run_dir']).name}", highlight=False)
         elif kind == "done":
@@ -149,7 +160,6 @@ def bench_sweep(
             )
 
     with engine, _progress() as progress:
-        task = progress.add_task("prepare", total=None, info="")
         result = run_sweep(
             configs,
             engine,
@@ -158,7 +168,7 @@ def bench_sweep(
             tensorboard=tensorboard,
             leaderboard=out,
             on_event=on_event,
-            on_prepare=lambda d, t: progress.update(task, completed=d, total=t),
+            on_prepare=on_prepare,
         )
     console.print(
         f"sweep: {len(result.runs)} run(s), {result.trained} fold(s) trained, {result.skipped} already done, "
@@ -206,17 +216,22 @@ def bench_status(
         for s in states
     ]
     headers = ["run", "status", "done", "running", "failed", "pending", "elapsed", "ETA"]
-    console.print(_table("runs", headers, rows))
+    table = _table("runs", headers, rows)
+    table.columns[0].overflow = "fold"  # run ids are long; cut, they would be ambiguous
+    console.print(table)
     for s in states:
         for f in s.folds:
             if f.state in ("running", "interrupted"):
                 ep = f" epoch {f.epoch}/{f.epochs}" if f.epoch else ""
                 console.print(
-                    f"  {s.run_dir.name} fold {f.index} ({f.name}): {f.state} on {f.host} for "
+                    f"  {s.run_dir.name} {_fold(f)}: {f.state} on {f.host} for "
                     f"{format_seconds(f.seconds)}{ep}, ETA {format_seconds(f.eta_s)}",
                     highlight=False,
                 )
             elif f.state == "failed":
-                console.print(
-                    f"  {s.run_dir.name} fold {f.index} ({f.name}): failed: {f.error}", highlight=False
-                )
+                console.print(f"  {s.run_dir.name} {_fold(f)}: failed: {f.error}", highlight=False)
+
+
+def _fold(f) -> str:
+    """``fold 3 (sub04)``; the name is known once the fold ran or failed."""
+    return f"fold {f.index}" + ("" if f.name == f"fold {f.index}" else f" ({f.name})")

@@ -113,7 +113,8 @@ def run_sweep(
             ``backend.run``: for Slurm, one more array).
         tensorboard: Folds also write TensorBoard events.
         leaderboard: Rebuild this leaderboard file from ``runs_dir`` at the end (None: do not).
-        on_event: ``(kind, job, outcome)`` for "done", "failed", "retry", "finalised" (job None).
+        on_event: ``(kind, job, outcome)`` for "planned" (job None; ``jobs``, ``skipped``), "done",
+            "skipped", "retry", "failed" and "finalised" (job None; ``run_dir``).
         on_prepare: Preparation progress ``(done, total)``.
 
     Returns:
@@ -127,6 +128,7 @@ def run_sweep(
     result = SweepResult(runs=[r.run_dir for r in runs])
     result.skipped = sum(len(r.wanted) for r in runs) - len(jobs)
     left = {r.run_dir: len(r.todo()) for r in runs}
+    emit("planned", None, {"jobs": len(jobs), "skipped": result.skipped})
     for r in runs:  # the record exists (status "running") before any job starts
         r.meta["folds"].update(fold_records(r))
         if left[r.run_dir] == 0:

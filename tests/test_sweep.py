@@ -148,29 +148,34 @@ def test_failures_after_retries_are_recorded_and_the_rest_finishes(tmp_path):
     sweep completes, and the CLI exits 6 naming the fold. Fixing the cause and rerunning trains it."""
     from mer.cli import app
 
-    small_synth(tmp_path / "synth", subjects=3, clips=4)
+    small_synth(tmp_path / "synth")
     runs = tmp_path / "runs"
-    blocked = runs / "loso-synth-3__majority-base__seed0" / "logs" / "fold_000.log"
+    from mer.sweep.driver import open_runs
+
+    # The run folder as the sweep will name it (a non-default SynthME puts its data id in the name).
+    (opened,) = open_runs([RunConfig(model="majority", protocol="loso-synth-3")], runs)
+    run_id = opened.run_dir.name
+    blocked = runs / run_id / "logs" / "fold_000.log"
     blocked.mkdir(parents=True)
     args = ["bench", "sweep", "--model", "chance", "--model", "majority", "--protocol", "loso-synth-3"]
     args += ["--runs-dir", str(runs), "--retries", "1", "--no-leaderboard", "--workers", "1"]
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 6, r.output
-    assert "failed: loso-synth-3__majority-base__seed0 fold 0 after 2 attempt(s)" in r.output
+    assert f"failed: {run_id} fold 0 after 2 attempt(s)" in r.output
     assert "IsADirectoryError" in r.output and "1 fold job(s) failed" in r.output
     bad = blocked.parent.parent
     meta = json.loads((bad / "run.json").read_text())
     assert meta["status"] == "partial" and meta["folds"]["0"]["status"] == "failed"
-    assert [meta["folds"][k]["status"] for k in ("1", "2")] == ["done", "done"]
+    assert [meta["folds"][k]["status"] for k in ("1", "2", "3", "4")] == ["done"] * 4
     assert meta["folds"]["0"]["attempts"] == 2
     text = (bad / meta["folds"]["0"]["traceback"]).read_text()
     assert text.count("=== attempt") == 2 and text.count("IsADirectoryError") >= 2
     assert not (bad / "folds" / "fold_000.running.json").exists()
-    assert (runs / "loso-synth-3__chance-base__seed0" / "metrics.json").exists()
+    assert len(list(runs.glob("*chance-base__seed0/metrics.json"))) == 1
     blocked.rmdir()
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
-    assert "1 fold(s) trained, 5 already done" in r.output  # 2 runs x 3 folds
+    assert "1 fold(s) trained, 9 already done" in r.output  # 2 runs x 5 folds
     assert json.loads((bad / "run.json").read_text())["folds"]["0"]["status"] == "done"
     assert not (bad / "folds" / "fold_000.failed.txt").exists()
 
@@ -234,7 +239,7 @@ def test_killed_sweep_resumes_without_retraining(tmp_path):
 def test_deep_fold_logs_epochs_and_tensorboard_and_status_reads_them(tmp_path):
     from mer.cli import app
 
-    small_synth(tmp_path / "synth", subjects=3, clips=4)
+    small_synth(tmp_path / "synth")
     runs = tmp_path / "runs"
     args = ["bench", "sweep", "--model", "merclip", "--size", "tiny", "--protocol", "loso-synth-3"]
     args += ["--folds", "0", "-o", "epochs=2", "--runs-dir", str(runs), "--tensorboard", "--no-leaderboard"]

@@ -63,7 +63,7 @@ def test_ray_sweep_writes_the_same_runs_as_local(tmp_path, ray_head):
 
 @pytest.mark.slow  # each array task is a fresh Python that imports torch: ~75 s on the shared box
 def test_submitit_local_executor_runs_the_array_and_keeps_logs_in_the_run(tmp_path):
-    small_synth(tmp_path / "synth", subjects=3, clips=4)
+    small_synth(tmp_path / "synth")
     config = RunConfig(model="chance", protocol="loso-synth-3", folds="0-1")
     ref = run_bench(config, runs_dir=tmp_path / "ref")
     backend = SlurmBackend(folder=tmp_path / "runs" / ".slurm", cluster="local", cpus=1, poll_s=0.5)

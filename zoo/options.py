@@ -176,14 +176,15 @@ def option_schema(spec: ModelSpec) -> list[OptionSpec]:
         cls = holder if isinstance(holder, type) else type(holder)
         hints = typing.get_type_hints(cls)
         helps = _doc_lines(cls, "Attributes:")
+        # A dataclass may name the values its text options take (e.g. a model's own recipe names).
+        choices = getattr(cls, "CHOICES", {})
         for f in fields(holder):
             if f.name in out or f.name in RUNNER_SUPPLIED:
                 continue
             kind, nullable = _kind(hints.get(f.name, Any))
             default = f.default if holder is cls else getattr(holder, f.name)
-            out[f.name] = OptionSpec(
-                f.name, kind, default, nullable, LIMITS.get(f.name), helps.get(f.name, "")
-            )
+            limit = Limit(choices=tuple(choices[f.name])) if f.name in choices else LIMITS.get(f.name)
+            out[f.name] = OptionSpec(f.name, kind, default, nullable, limit, helps.get(f.name, ""))
     return list(out.values())
 
 
