@@ -122,6 +122,22 @@ class FlowTrainOptions:
 Options = TypeVar("Options", bound=FlowTrainOptions)
 
 
+def authors_loop(lr: float) -> dict[str, Any]:
+    """The training loop the flow baselines' authors share (STSTNet's and HTNet's public code; assumed
+    for OFF-ApexNet, whose paper states only Adam and its LR): plain Adam at ``lr`` without weight decay,
+    batch 256, 800 epochs at a constant LR, no clipping, no flips, 8-bit flow images as input."""
+    return dict(
+        epochs=800,
+        batch_size=256,
+        lr=lr,
+        weight_decay=0.0,
+        schedule="constant",
+        grad_clip=None,
+        input_scale="minmax255",
+        flip=False,
+    )
+
+
 def resolve_options(name: str, recipes: dict[str, Options], options: dict[str, Any]) -> Options:
     """The options of one run: the chosen recipe's values (``recipe=...``, default ``mer``) ← ``options``.
 

@@ -40,6 +40,7 @@ from mer.baselines.flow_common import (
     FLOW_RECIPE,
     FlowScale,
     FlowTrainOptions,
+    authors_loop,
     build_flow_estimator,
     flow_plan,
     resize,
@@ -262,17 +263,7 @@ class HTNetOptions(FlowTrainOptions):
     regions: str = "boxes"
 
 
-_OFFICIAL = dict(
-    epochs=800,
-    batch_size=256,
-    lr=5e-5,
-    weight_decay=0.0,
-    schedule="constant",
-    grad_clip=None,
-    input_scale="minmax255",
-    flip=False,
-    regions="landmarks",
-)
+_OFFICIAL = dict(authors_loop(lr=5e-5), regions="landmarks")
 RECIPES = {
     "base": {
         "mer": HTNetOptions(epochs=20, batch_size=32, lr=2e-4, weight_decay=0.05),

@@ -25,6 +25,7 @@ from mer.baselines.flow_common import (
     FLOW_RECIPE,
     FlowScale,
     FlowTrainOptions,
+    authors_loop,
     build_flow_estimator,
     flow_plan,
     resize,
@@ -103,16 +104,7 @@ RECIPES = {
     "mer": FlowTrainOptions(epochs=20, batch_size=32, lr=5e-4),
     # Paper: Adam, lr 1e-4 (stated). Assumed (not fixed by the paper for mer): 800 epochs, batch 256,
     # 8-bit flow images, constant LR, no augmentation (the same group's STSTNet code).
-    "official": FlowTrainOptions(
-        epochs=800,
-        batch_size=256,
-        lr=1e-4,
-        weight_decay=0.0,
-        schedule="constant",
-        grad_clip=None,
-        input_scale="minmax255",
-        flip=False,
-    ),
+    "official": FlowTrainOptions(**authors_loop(lr=1e-4)),
 }
 
 

@@ -25,6 +25,7 @@ from mer.baselines.flow_common import (
     FLOW_RECIPE,
     FlowScale,
     FlowTrainOptions,
+    authors_loop,
     build_flow_estimator,
     flow_plan,
     resize,
@@ -95,16 +96,7 @@ RECIPES = {
     "mer": FlowTrainOptions(epochs=20, batch_size=32, lr=5e-3, weight_decay=1e-4),
     # The authors' main.py: Adam(lr=5e-5), batch 256, 800 epochs, the last epoch's model, cv2.imread'd
     # 8-bit flow images; no augmentation, no schedule, no clipping.
-    "official": FlowTrainOptions(
-        epochs=800,
-        batch_size=256,
-        lr=5e-5,
-        weight_decay=0.0,
-        schedule="constant",
-        grad_clip=None,
-        input_scale="minmax255",
-        flip=False,
-    ),
+    "official": FlowTrainOptions(**authors_loop(lr=5e-5)),
 }
 
 

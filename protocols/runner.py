@@ -980,6 +980,9 @@ def run_bench(
     distributed.barrier()  # every rank has its to-do list before rank 0 writes anything
     resumed = len(wanted) - len(todo)
     done = resumed
+    finished = _finished_metrics(run) if not todo else None
+    if finished is not None:  # nothing to train: a complete run is left byte for byte as it was
+        return RunResult(run.run_dir, finished if main else None, done, len(folds), resumed)
 
     def record(i: int, frame: pd.DataFrame, n_train: int, n_test: int, seconds: float) -> None:
         nonlocal done
@@ -1023,6 +1026,16 @@ def run_bench(
         return RunResult(run.run_dir, None, done, len(folds), resumed)
     meta["folds"].update(fold_records(run))  # folds finished before a resume keep their record
     return finalize(run.run_dir, meta, run.protocol)
+
+
+def _finished_metrics(run: OpenRun) -> dict[str, Any] | None:
+    """The metrics of a run that is already complete and whole on disk (None: it must be finalised)."""
+    if run.meta.get("status") != "complete" or not (run.run_dir / "predictions.csv").is_file():
+        return None
+    try:
+        return json.loads((run.run_dir / "metrics.json").read_text())
+    except (OSError, ValueError):  # missing or damaged: recomputed from the fold files by finalize
+        return None
 
 
 def finalize(run_dir: Path, meta: dict[str, Any], protocol: Protocol) -> RunResult:

@@ -37,6 +37,21 @@ def test_full_run_writes_run_directory(tmp_path):
     assert m["acc"] == pytest.approx((pred.y_true == pred.y_pred).mean())
 
 
+def test_rerunning_a_complete_run_changes_no_byte(tmp_path):
+    """``make demo`` twice, or a sweep run again, must not rewrite a finished run's record (its
+    ``finished`` time, cache check) nor its predictions and metrics."""
+    small_synth(tmp_path / "synth")
+    config = RunConfig(model="chance", protocol="loso-synth-3")
+    first = run_bench(config, runs_dir=tmp_path / "runs")
+    files = sorted(p for p in first.run_dir.rglob("*") if p.is_file())
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in files}
+    time.sleep(1.1)  # run.json's times have one-second resolution
+    again = run_bench(config, runs_dir=tmp_path / "runs")
+    assert again.metrics == first.metrics and again.resumed_folds == 5
+    assert sorted(p for p in first.run_dir.rglob("*") if p.is_file()) == files
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in files} == before
+
+
 def test_folds_then_merge_equals_one_full_run(tmp_path):
     small_synth(tmp_path / "synth")
     runs = tmp_path / "runs"
