@@ -83,7 +83,9 @@ def _one_step() -> dict:
     }
 
 
-def _worker(rank: int, world: int, port: int, out: str) -> None:
+def init_gloo(rank: int, world: int, port: int):
+    """Join a ``world``-process gloo group on 127.0.0.1:``port`` as ``rank`` (one thread per process),
+    through mer's own ``torchrun``-style environment reading."""
     os.environ.update(
         MASTER_ADDR="127.0.0.1",
         MASTER_PORT=str(port),
@@ -92,7 +94,11 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
         LOCAL_RANK=str(rank),
     )
     torch.set_num_threads(1)
-    info = distributed.init_from_env()
+    return distributed.init_from_env()
+
+
+def _worker(rank: int, world: int, port: int, out: str) -> None:
+    info = init_gloo(rank, world, port)
     assert info.world_size == world and dist.get_backend() == "gloo"
     # Uneven shards still gather in rank order, and the gradient of each row sums over ranks.
     x = torch.full((rank + 1, 2), float(rank), requires_grad=True)

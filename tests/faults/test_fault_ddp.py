@@ -20,20 +20,12 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
     import sys
 
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from test_ddp import init_gloo
     from test_train_loop import _batch, _clipset, _Net
 
-    from mer.zoo import distributed
     from mer.zoo.train import TrainConfig, train_model
 
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-        RANK=str(rank),
-        WORLD_SIZE=str(world),
-        LOCAL_RANK=str(rank),
-    )
-    torch.set_num_threads(1)
-    distributed.init_from_env()
+    init_gloo(rank, world, port)
 
     def loss(net, batch, epoch):
         value = torch.nn.functional.cross_entropy(net(batch["x"]), batch["y"])
